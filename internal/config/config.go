@@ -1,0 +1,210 @@
+// Package config loads and validates the stack configuration in one place, before any
+// resource is registered, so that bad input fails the deployment with nothing created.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/distribution/reference"
+	"gopkg.in/yaml.v3"
+)
+
+// Config keys, as declared in Pulumi.yaml (registryPassword is the one undeclared key).
+const (
+	KeyRegistryServer   = "registryServer"
+	KeyRegistryUsername = "registryUsername"
+	KeyRegistryPassword = "registryPassword"
+	KeyRepository       = "repository"
+	KeyImageTag         = "imageTag"
+	KeyHostPort         = "hostPort"
+	KeyBaseImage        = "baseImage"
+	KeyPush             = "push"
+)
+
+// DockerHub is the registryServer value that means Docker Hub.
+const DockerHub = "docker.io"
+
+// defaultRepositoryName is the repository's last path component when repository is empty.
+const defaultRepositoryName = "custom-nginx"
+
+// Secret holds a credential in memory; it never prints its value.
+type Secret string
+
+func (Secret) String() string   { return "[secret]" }
+func (Secret) GoString() string { return "[secret]" }
+
+// Config is the validated stack configuration.
+type Config struct {
+	RegistryServer   string // host[:port]; DockerHub for Docker Hub
+	RegistryUsername string
+	RegistryPassword Secret
+	Repository       string // path inside the registry, e.g. "user/custom-nginx"
+	ImageTag         string
+	HostPort         int
+	BaseImage        string // "" keeps the Dockerfile's pinned default
+	Push             bool
+}
+
+// Source is where raw values come from: a Pulumi context in the program, a map in tests.
+type Source interface {
+	// Get returns the raw value of a project config key and whether it is set.
+	Get(key string) (string, bool)
+	// IsSecret reports whether the key was set with --secret.
+	IsSecret(key string) bool
+}
+
+// Defaults returns the defaults that Pulumi.yaml declares, by key. The project file is
+// the one place defaults live; the CLI applies them before the program runs, and Load
+// applies them again so the program behaves the same when run without the CLI (tests).
+func Defaults(projectYAML []byte) (map[string]string, error) {
+	var project struct {
+		Config map[string]struct {
+			Default any `yaml:"default"`
+		} `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(projectYAML, &project); err != nil {
+		return nil, fmt.Errorf("Pulumi.yaml: %w", err)
+	}
+	defaults := make(map[string]string, len(project.Config))
+	for key, decl := range project.Config {
+		if decl.Default != nil {
+			defaults[key] = fmt.Sprint(decl.Default)
+		}
+	}
+	return defaults, nil
+}
+
+// Load reads every key from src (falling back to defaults), validates all of them and
+// reports every problem at once, each naming its key and the command that fixes it.
+func Load(src Source, defaults map[string]string) (Config, error) {
+	get := func(key string) string {
+		if v, ok := src.Get(key); ok {
+			return strings.TrimSpace(v)
+		}
+		return defaults[key]
+	}
+	var problems []error
+	refuse := func(key, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("config %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	cfg := Config{
+		RegistryUsername: get(KeyRegistryUsername),
+		ImageTag:         get(KeyImageTag),
+		BaseImage:        get(KeyBaseImage),
+	}
+
+	push, err := strconv.ParseBool(get(KeyPush))
+	if err != nil {
+		refuse(KeyPush, "%q is not true or false; fix: pulumi config set push true", get(KeyPush))
+	}
+	cfg.Push = push
+
+	cfg.RegistryServer, err = normalizeServer(get(KeyRegistryServer))
+	if err != nil {
+		refuse(KeyRegistryServer, "%v; fix: pulumi config set registryServer docker.io (or host:port of your registry)", err)
+	}
+
+	password, passwordSet := src.Get(KeyRegistryPassword)
+	cfg.RegistryPassword = Secret(password)
+	if passwordSet && !src.IsSecret(KeyRegistryPassword) {
+		refuse(KeyRegistryPassword, "is stored in plain text in the stack file; fix: pulumi config rm registryPassword && pulumi config set --secret registryPassword <token>")
+	}
+	if cfg.Push {
+		if cfg.RegistryUsername == "" {
+			refuse(KeyRegistryUsername, "is required when push is true; fix: pulumi config set registryUsername <user> (or pulumi config set push false)")
+		} else if strings.ContainsAny(cfg.RegistryUsername, " \t:/@") {
+			refuse(KeyRegistryUsername, "%q contains a space, ':', '/' or '@'; fix: pulumi config set registryUsername <user>", cfg.RegistryUsername)
+		}
+		if password == "" {
+			refuse(KeyRegistryPassword, "is required when push is true; fix: pulumi config set --secret registryPassword <password-or-access-token> (or pulumi config set push false)")
+		}
+	}
+
+	cfg.Repository = get(KeyRepository)
+	repositoryDerived := cfg.Repository == ""
+	if repositoryDerived {
+		cfg.Repository = defaultRepositoryName
+		if cfg.RegistryUsername != "" {
+			cfg.Repository = strings.ToLower(cfg.RegistryUsername) + "/" + defaultRepositoryName
+		}
+	}
+	// A derived repository is only wrong because of registryUsername, reported above.
+	if !repositoryDerived || cfg.RegistryUsername != "" {
+		if err := validateRepository(cmp.Or(cfg.RegistryServer, DockerHub), cfg.Repository, cfg.Push); err != nil {
+			refuse(KeyRepository, "%v; fix: pulumi config set repository <namespace>/<name> (lowercase)", err)
+		}
+	}
+	if cfg.ImageTag == "" {
+		refuse(KeyImageTag, "is empty; fix: pulumi config set imageTag v1")
+	} else if _, err := reference.WithTag(tagProbe, cfg.ImageTag); err != nil {
+		refuse(KeyImageTag, "%q is not a valid tag (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'); fix: pulumi config set imageTag v1", cfg.ImageTag)
+	}
+
+	cfg.HostPort, err = strconv.Atoi(get(KeyHostPort))
+	if err != nil || cfg.HostPort < 1 || cfg.HostPort > 65535 {
+		refuse(KeyHostPort, "%q is not a port number from 1 to 65535; fix: pulumi config set hostPort 8080", get(KeyHostPort))
+	}
+
+	if cfg.BaseImage != "" {
+		if err := validateBaseImage(cfg.BaseImage); err != nil {
+			refuse(KeyBaseImage, "%v; fix: pulumi config set baseImage nginx:<version>-alpine (or pulumi config rm baseImage for the Dockerfile's pinned default)", err)
+		}
+	}
+
+	return cfg, errors.Join(problems...)
+}
+
+// normalizeServer accepts host[:port] and folds Docker Hub's aliases into DockerHub.
+func normalizeServer(server string) (string, error) {
+	if server == "" {
+		return "", errors.New("is empty")
+	}
+	if strings.Contains(server, "://") {
+		return "", fmt.Errorf("%q has a scheme; give host[:port] only", server)
+	}
+	switch strings.ToLower(server) {
+	case DockerHub, "index.docker.io", "registry-1.docker.io":
+		return DockerHub, nil
+	}
+	// A registry host is whatever the reference grammar accepts as the domain of a name.
+	named, err := reference.WithName(server + "/probe")
+	if err != nil || reference.Domain(named) != server {
+		return "", fmt.Errorf("%q is not a registry host[:port]", server)
+	}
+	return server, nil
+}
+
+func validateRepository(server, repository string, push bool) error {
+	if strings.ToLower(repository) != repository {
+		return fmt.Errorf("%q has uppercase letters", repository)
+	}
+	named, err := reference.WithName(server + "/" + repository)
+	if err != nil || reference.Path(named) != repository {
+		return fmt.Errorf("%q is not a repository path (lowercase letters, digits and separators, components joined by '/', no tag)", repository)
+	}
+	if push && server == DockerHub && strings.Count(repository, "/") != 1 {
+		return fmt.Errorf("%q must be <namespace>/<name> on Docker Hub", repository)
+	}
+	return nil
+}
+
+// tagProbe is any valid name: a tag's validity does not depend on the repository.
+var tagProbe, _ = reference.WithName("probe")
+
+func validateBaseImage(image string) error {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return fmt.Errorf("%q is not an image reference: %v", image, err)
+	}
+	_, hasDigest := named.(reference.Digested)
+	tagged, hasTag := named.(reference.Tagged)
+	if !hasDigest && (!hasTag || tagged.Tag() == "latest") {
+		return fmt.Errorf("%q has no pinned version (a tag other than latest, or a digest)", image)
+	}
+	return nil
+}

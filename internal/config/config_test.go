@@ -1,0 +1,177 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// mapSource is a config Source backed by a map; keys in secret were set with --secret.
+type mapSource struct {
+	values map[string]string
+	secret map[string]bool
+}
+
+func (m mapSource) Get(key string) (string, bool) { v, ok := m.values[key]; return v, ok }
+func (m mapSource) IsSecret(key string) bool      { return m.secret[key] }
+
+func projectDefaults(t *testing.T) map[string]string {
+	t.Helper()
+	project, err := os.ReadFile("../../Pulumi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := Defaults(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defaults
+}
+
+func TestDefaultsComeFromPulumiYAML(t *testing.T) {
+	want := map[string]string{
+		KeyRegistryServer:   "docker.io",
+		KeyRegistryUsername: "",
+		KeyRepository:       "",
+		KeyImageTag:         "v1",
+		KeyHostPort:         "8080",
+		KeyBaseImage:        "",
+		KeyPush:             "true",
+	}
+	got := projectDefaults(t)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("defaults from Pulumi.yaml:\n got %v\nwant %v", got, want)
+	}
+	if _, declared := got[KeyRegistryPassword]; declared {
+		t.Fatal("registryPassword must stay undeclared: a declared key without default is required even with push=false")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	withCreds := map[string]string{KeyRegistryUsername: "alice", KeyRegistryPassword: "s3cret"}
+	secretPassword := map[string]bool{KeyRegistryPassword: true}
+	merge := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range withCreds {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+
+	tests := []struct {
+		name    string
+		values  map[string]string
+		secret  map[string]bool
+		want    Config // checked when wantErr is empty
+		wantErr []string
+	}{
+		{
+			name: "defaults with Docker Hub credentials", values: withCreds, secret: secretPassword,
+			want: Config{RegistryServer: "docker.io", RegistryUsername: "alice", RegistryPassword: "s3cret",
+				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, Push: true},
+		},
+		{
+			name: "push=false needs no credentials", values: map[string]string{KeyPush: "false"},
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080},
+		},
+		{
+			name: "Docker Hub aliases fold into docker.io", values: merge(map[string]string{KeyRegistryServer: "registry-1.docker.io"}), secret: secretPassword,
+			want: Config{RegistryServer: "docker.io", RegistryUsername: "alice", RegistryPassword: "s3cret",
+				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, Push: true},
+		},
+		{
+			name: "local registry, nested repository, pinned base, other port",
+			values: merge(map[string]string{KeyRegistryServer: "127.0.0.1:5000", KeyRepository: "team/web/site",
+				KeyImageTag: "2026.11-rc.1", KeyHostPort: "9090", KeyBaseImage: "nginx:1.28.0-alpine@sha256:" + strings.Repeat("a", 64)}),
+			secret: secretPassword,
+			want: Config{RegistryServer: "127.0.0.1:5000", RegistryUsername: "alice", RegistryPassword: "s3cret",
+				Repository: "team/web/site", ImageTag: "2026.11-rc.1", HostPort: 9090,
+				BaseImage: "nginx:1.28.0-alpine@sha256:" + strings.Repeat("a", 64), Push: true},
+		},
+		{
+			name: "username with uppercase makes a lowercase default repository", values: merge(map[string]string{KeyRegistryUsername: "Alice"}), secret: secretPassword,
+			want: Config{RegistryServer: "docker.io", RegistryUsername: "Alice", RegistryPassword: "s3cret",
+				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, Push: true},
+		},
+		{name: "missing username when pushing", values: map[string]string{KeyRegistryPassword: "x"}, secret: secretPassword,
+			wantErr: []string{"config registryUsername: is required when push is true", "pulumi config set registryUsername"}},
+		{name: "missing password when pushing", values: map[string]string{KeyRegistryUsername: "alice"},
+			wantErr: []string{"config registryPassword: is required when push is true", "pulumi config set --secret registryPassword"}},
+		{name: "password set in plain text", values: withCreds,
+			wantErr: []string{"config registryPassword: is stored in plain text", "pulumi config set --secret registryPassword"}},
+		{name: "password in plain text is refused even with push=false", values: merge(map[string]string{KeyPush: "false"}),
+			wantErr: []string{"config registryPassword: is stored in plain text"}},
+		{name: "username with a slash", values: merge(map[string]string{KeyRegistryUsername: "alice/bob"}), secret: secretPassword,
+			wantErr: []string{`config registryUsername: "alice/bob" contains`}},
+		{name: "server with scheme", values: merge(map[string]string{KeyRegistryServer: "https://ghcr.io"}), secret: secretPassword,
+			wantErr: []string{`config registryServer: "https://ghcr.io" has a scheme`, "pulumi config set registryServer"}},
+		{name: "server not a host", values: merge(map[string]string{KeyRegistryServer: "bad host"}), secret: secretPassword,
+			wantErr: []string{`config registryServer: "bad host" is not a registry host[:port]`}},
+		{name: "uppercase repository", values: merge(map[string]string{KeyRepository: "Alice/site"}), secret: secretPassword,
+			wantErr: []string{`config repository: "Alice/site" has uppercase letters`, "pulumi config set repository"}},
+		{name: "repository with a tag", values: merge(map[string]string{KeyRepository: "alice/site:v2"}), secret: secretPassword,
+			wantErr: []string{`config repository: "alice/site:v2" is not a repository path`}},
+		{name: "Docker Hub repository without namespace", values: merge(map[string]string{KeyRepository: "site"}), secret: secretPassword,
+			wantErr: []string{`config repository: "site" must be <namespace>/<name> on Docker Hub`}},
+		{name: "bad tag", values: merge(map[string]string{KeyImageTag: "-v1"}), secret: secretPassword,
+			wantErr: []string{`config imageTag: "-v1" is not a valid tag`, "pulumi config set imageTag"}},
+		{name: "empty tag", values: merge(map[string]string{KeyImageTag: " "}), secret: secretPassword,
+			wantErr: []string{"config imageTag: is empty"}},
+		{name: "port zero", values: merge(map[string]string{KeyHostPort: "0"}), secret: secretPassword,
+			wantErr: []string{`config hostPort: "0" is not a port number from 1 to 65535`, "pulumi config set hostPort"}},
+		{name: "port too large", values: merge(map[string]string{KeyHostPort: "65536"}), secret: secretPassword,
+			wantErr: []string{`config hostPort: "65536" is not a port number`}},
+		{name: "port not a number", values: merge(map[string]string{KeyHostPort: "http"}), secret: secretPassword,
+			wantErr: []string{`config hostPort: "http" is not a port number`}},
+		{name: "base image without version", values: merge(map[string]string{KeyBaseImage: "nginx"}), secret: secretPassword,
+			wantErr: []string{`config baseImage: "nginx" has no pinned version`, "pulumi config set baseImage"}},
+		{name: "base image latest", values: merge(map[string]string{KeyBaseImage: "nginx:latest"}), secret: secretPassword,
+			wantErr: []string{`config baseImage: "nginx:latest" has no pinned version`}},
+		{name: "base image malformed", values: merge(map[string]string{KeyBaseImage: "nginx:1.28:alpine"}), secret: secretPassword,
+			wantErr: []string{`config baseImage: "nginx:1.28:alpine" is not an image reference`}},
+		{name: "push not a bool", values: merge(map[string]string{KeyPush: "yes please"}), secret: secretPassword,
+			wantErr: []string{`config push: "yes please" is not true or false`}},
+		{name: "every problem is reported at once", values: map[string]string{KeyHostPort: "0", KeyImageTag: "-x"},
+			wantErr: []string{"config registryUsername: is required", "config registryPassword: is required",
+				"config imageTag:", "config hostPort:"}},
+	}
+	defaults := projectDefaults(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(mapSource{values: tt.values, secret: tt.secret}, defaults)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if got != tt.want {
+					t.Fatalf("config:\n got %#v\nwant %#v", got, tt.want)
+				}
+				if got.RegistryPassword != tt.want.RegistryPassword {
+					t.Fatal("password differs")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want error containing %q, got none", tt.wantErr)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	cfg := Config{RegistryPassword: "hunter2"}
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%s", cfg.RegistryPassword)} {
+		if strings.Contains(s, "hunter2") {
+			t.Fatalf("password printed: %s", s)
+		}
+	}
+}

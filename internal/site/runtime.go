@@ -1,0 +1,70 @@
+package site
+
+import "time"
+
+// Runtime is the container's hardened runtime. It is the one source of these settings for
+// the docker.Container of the stack and for the tests that start the image on a real engine,
+// so the two cannot drift apart. app/Dockerfile repeats Health in its HEALTHCHECK (an image
+// needs its own); a unit test keeps them equal.
+var Runtime = RuntimeSpec{
+	User:          "101:101", // the nginx user of the official image
+	ContainerPort: 8080,
+	ReadOnlyRoot:  true,
+	// nginx writes only its pid file and temp files, all under /tmp (see app/nginx.conf).
+	Tmpfs:        map[string]string{"/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777"},
+	CapDrop:      []string{"ALL"},
+	SecurityOpts: []string{"no-new-privileges:true"},
+	MemoryMB:     128,
+	// RLIMIT_NPROC is the process limit the docker provider offers (it has no pidsLimit);
+	// it counts the user's processes, so it leaves room for one worker per core.
+	Ulimits: []Ulimit{
+		{Name: "nproc", Soft: 256, Hard: 256},
+		{Name: "nofile", Soft: 4096, Hard: 4096},
+	},
+	Restart:     "unless-stopped",
+	StopSignal:  "SIGQUIT", // graceful: nginx finishes in-flight requests
+	StopTimeout: 10 * time.Second,
+	LogDriver:   "json-file",
+	LogOpts:     map[string]string{"max-size": "10m", "max-file": "3"},
+	// The deployment's readiness gate is the smoke check, which sees the page within tens of
+	// milliseconds. The healthcheck watches the steady state: a dead nginx is reported
+	// unhealthy after Retries failed checks, within Interval*Retries + Timeout (6 s).
+	Health: HealthSpec{
+		Test:        []string{"CMD", "wget", "-q", "-T", "2", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"},
+		Interval:    2 * time.Second,
+		Timeout:     2 * time.Second,
+		StartPeriod: 10 * time.Second,
+		Retries:     2,
+	},
+}
+
+// RuntimeSpec is how the container runs.
+type RuntimeSpec struct {
+	User          string
+	ContainerPort int
+	ReadOnlyRoot  bool
+	Tmpfs         map[string]string // mount point -> mount options
+	CapDrop       []string
+	SecurityOpts  []string
+	MemoryMB      int // also the memory+swap limit: no swap
+	Ulimits       []Ulimit
+	Restart       string
+	StopSignal    string
+	StopTimeout   time.Duration
+	LogDriver     string
+	LogOpts       map[string]string
+	Health        HealthSpec
+}
+
+// Ulimit is one resource limit of the container's processes.
+type Ulimit struct {
+	Name       string
+	Soft, Hard int
+}
+
+// HealthSpec is the container's healthcheck.
+type HealthSpec struct {
+	Test                           []string
+	Interval, Timeout, StartPeriod time.Duration
+	Retries                        int
+}

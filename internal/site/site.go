@@ -1,0 +1,252 @@
+// Package site is the stack's one component: it builds the app/ folder into an image,
+// pushes it, runs it hardened and proves that the page is served.
+package site
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/local"
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/example/custom-nginx/internal/config"
+)
+
+// Platform is the image's platform: the one the official base and the tests provide.
+const Platform = "linux/amd64"
+
+// BaseImageArg is the Dockerfile's build arg for its FROM.
+const BaseImageArg = "BASE_IMAGE"
+
+// PagePath is the custom page inside the build context; the smoke check proves it is served.
+const PagePath = "html/index.html"
+
+// smokeAttempts bounds the smoke check: 100 tries 0.1 s apart, about 10 s.
+const smokeAttempts = 100
+
+//go:embed smoke.sh
+var smokeScript string
+
+// Args are the component's inputs.
+type Args struct {
+	Config config.Config
+	// AppDir is the build context with the Dockerfile, relative to the project so that
+	// the Image's inputs are the same on every machine and a no-op `up` does not rebuild.
+	AppDir string
+	// ContainerName names the container; one per stack, since the host port is fixed.
+	ContainerName string
+}
+
+// Site is the component.
+type Site struct {
+	pulumi.ResourceState
+
+	RepoURL       pulumi.StringOutput // only when pushing
+	ImageRef      pulumi.StringOutput
+	ImageID       pulumi.StringOutput
+	URL           pulumi.StringOutput
+	ContainerName pulumi.StringOutput
+	SmokeCheck    pulumi.StringOutput
+
+	pushed bool
+}
+
+// Outputs are the component's outputs by name, as the stack exports them.
+func (s *Site) Outputs() pulumi.Map {
+	outputs := pulumi.Map{
+		"imageRef":      s.ImageRef,
+		"imageId":       s.ImageID,
+		"url":           s.URL,
+		"containerName": s.ContainerName,
+		"smokeCheck":    s.SmokeCheck,
+	}
+	if s.pushed {
+		outputs["repoUrl"] = s.RepoURL
+	}
+	return outputs
+}
+
+// New registers the component and its children: Image, RegistryImage (when pushing),
+// Container and the smoke check Command.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
+	cfg := args.Config
+	pageSHA256, err := fileSHA256(filepath.Join(args.AppDir, PagePath))
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Site{}
+	if err := ctx.RegisterComponentResource("customnginx:index:Site", name, s, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(s)
+
+	buildArgs := pulumi.StringMap{}
+	if cfg.BaseImage != "" {
+		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
+	}
+	image, err := docker.NewImage(ctx, name, &docker.ImageArgs{
+		ImageName: pulumi.String(LocalImageName(cfg)),
+		// The RegistryImage pushes, with credentials that stay out of the provider config.
+		SkipPush: pulumi.Bool(true),
+		Build: &docker.DockerBuildArgs{
+			Context:        pulumi.String(args.AppDir),
+			Dockerfile:     pulumi.String(filepath.Join(args.AppDir, "Dockerfile")),
+			Platform:       pulumi.String(Platform),
+			Args:           buildArgs,
+			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
+		},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	// With skipPush, repoDigest is the local image ID: it changes with every new build, and
+	// it is what the engine reports back for a container, so a no-op `up` shows no diff.
+	imageID := image.RepoDigest
+
+	var containerDeps []pulumi.Resource
+	s.ImageRef = imageID
+	if cfg.Push {
+		pushed, err := docker.NewRegistryImage(ctx, name, &docker.RegistryImageArgs{
+			Name: image.ImageName,
+			// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
+			KeepRemotely: pulumi.Bool(true),
+			// Push again exactly when the build changed.
+			Triggers: pulumi.StringMap{"imageId": imageID},
+			AuthConfig: &docker.RegistryImageAuthConfigArgs{
+				Address:  pulumi.String(AuthAddress(cfg.RegistryServer)),
+				Username: pulumi.String(cfg.RegistryUsername),
+				Password: pulumi.ToSecret(pulumi.String(string(cfg.RegistryPassword))).(pulumi.StringOutput),
+			},
+		}, parent, pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
+		if err != nil {
+			return nil, err
+		}
+		containerDeps = append(containerDeps, pushed) // never run what failed to push
+		s.pushed = true
+		s.RepoURL = pulumi.String(RepoURL(cfg)).ToStringOutput()
+		s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, pushed.Sha256Digest)
+	}
+
+	container, err := docker.NewContainer(ctx, name, containerArgs(args.ContainerName, imageID, cfg.HostPort),
+		parent, pulumi.DependsOn(containerDeps),
+		// The host port is fixed: the old container must free it before the new one starts.
+		pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return nil, err
+	}
+
+	url := fmt.Sprintf("http://localhost:%d/", cfg.HostPort)
+	smoke, err := local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
+		Create: pulumi.String(smokeScript),
+		Environment: pulumi.StringMap{
+			"URL":             pulumi.String(url),
+			"EXPECTED_SHA256": pulumi.String(pageSHA256),
+			"ATTEMPTS":        pulumi.String(strconv.Itoa(smokeAttempts)),
+		},
+		// A new container must prove itself again.
+		Triggers: pulumi.Array{container.ID()},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{container}))
+	if err != nil {
+		return nil, err
+	}
+
+	s.ImageID = imageID
+	s.URL = pulumi.String(url).ToStringOutput()
+	s.ContainerName = container.Name
+	s.SmokeCheck = smoke.Stdout
+	if err := ctx.RegisterResourceOutputs(s, s.Outputs()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func containerArgs(name string, image pulumi.StringInput, hostPort int) *docker.ContainerArgs {
+	rt := Runtime
+	ulimits := docker.ContainerUlimitArray{}
+	for _, u := range rt.Ulimits {
+		ulimits = append(ulimits, docker.ContainerUlimitArgs{Name: pulumi.String(u.Name), Soft: pulumi.Int(u.Soft), Hard: pulumi.Int(u.Hard)})
+	}
+	return &docker.ContainerArgs{
+		Name:  pulumi.String(name),
+		Image: image,
+		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
+			Internal: pulumi.Int(rt.ContainerPort),
+			External: pulumi.Int(hostPort),
+		}},
+		User:         pulumi.String(rt.User),
+		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),
+		Tmpfs:        pulumi.ToStringMap(rt.Tmpfs),
+		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray(rt.CapDrop)},
+		SecurityOpts: pulumi.ToStringArray(rt.SecurityOpts),
+		Memory:       pulumi.Int(rt.MemoryMB),
+		// Without memorySwap the provider shows a diff on every `up`.
+		MemorySwap:          pulumi.Int(rt.MemoryMB),
+		Ulimits:             ulimits,
+		Restart:             pulumi.String(rt.Restart),
+		MustRun:             pulumi.Bool(true),
+		StopSignal:          pulumi.String(rt.StopSignal),
+		StopTimeout:         pulumi.Int(int(rt.StopTimeout.Seconds())),
+		DestroyGraceSeconds: pulumi.Int(int(rt.StopTimeout.Seconds())),
+		LogDriver:           pulumi.String(rt.LogDriver),
+		LogOpts:             pulumi.ToStringMap(rt.LogOpts),
+		Healthcheck: &docker.ContainerHealthcheckArgs{
+			Tests:       pulumi.ToStringArray(rt.Health.Test),
+			Interval:    pulumi.String(rt.Health.Interval.String()),
+			Timeout:     pulumi.String(rt.Health.Timeout.String()),
+			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
+			Retries:     pulumi.Int(rt.Health.Retries),
+		},
+		// The smoke check is the readiness gate (see Runtime.Health).
+		Wait: pulumi.Bool(false),
+	}
+}
+
+// LocalImageName is the name the build is tagged with and the RegistryImage pushes.
+func LocalImageName(cfg config.Config) string {
+	if !cfg.Push {
+		return cfg.Repository + ":" + cfg.ImageTag
+	}
+	return cfg.RegistryServer + "/" + cfg.Repository + ":" + cfg.ImageTag
+}
+
+// AuthAddress is where the provider logs in: Docker Hub's registry API host, or the
+// registry itself, over plain HTTP for loopback registries as Docker assumes.
+func AuthAddress(server string) string {
+	if server == config.DockerHub {
+		return "registry-1.docker.io"
+	}
+	host := server
+	if i := strings.LastIndex(server, ":"); i > strings.LastIndex(server, "]") {
+		host = server[:i]
+	}
+	switch host {
+	case "localhost", "127.0.0.1", "[::1]":
+		return "http://" + server
+	}
+	return server
+}
+
+// RepoURL is where a person finds the pushed repository.
+func RepoURL(cfg config.Config) string {
+	if cfg.RegistryServer == config.DockerHub {
+		return "https://hub.docker.com/r/" + cfg.Repository
+	}
+	return cfg.RegistryServer + "/" + cfg.Repository
+}
+
+func fileSHA256(path string) (string, error) {
+	page, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the custom page: %w", err)
+	}
+	sum := sha256.Sum256(page)
+	return hex.EncodeToString(sum[:]), nil
+}

@@ -1,0 +1,60 @@
+// The Pulumi program: read and validate config, create the site, export its outputs.
+package main
+
+import (
+	_ "embed"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/site"
+)
+
+// projectFile holds the declared config defaults (see config.Defaults).
+//
+//go:embed Pulumi.yaml
+var projectFile []byte
+
+func main() {
+	pulumi.Run(func(ctx *pulumi.Context) error {
+		outputs, err := stack(ctx)
+		for name, value := range outputs {
+			ctx.Export(name, value)
+		}
+		return err
+	})
+}
+
+// stack declares the stack and returns its outputs.
+func stack(ctx *pulumi.Context) (pulumi.Map, error) {
+	defaults, err := config.Defaults(projectFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(contextSource{ctx}, defaults)
+	if err != nil {
+		return nil, err // before any resource is registered: nothing is created
+	}
+
+	s, err := site.New(ctx, "site", site.Args{
+		Config:        cfg,
+		AppDir:        "app",
+		ContainerName: ctx.Project() + "-" + ctx.Stack(),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return s.Outputs(), nil
+}
+
+// contextSource reads the project's config keys from the Pulumi context.
+type contextSource struct{ ctx *pulumi.Context }
+
+func (s contextSource) Get(key string) (string, bool) {
+	return s.ctx.GetConfig(s.ctx.Project() + ":" + key)
+}
+
+func (s contextSource) IsSecret(key string) bool {
+	return s.ctx.IsConfigSecret(s.ctx.Project() + ":" + key)
+}

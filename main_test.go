@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/example/custom-nginx/internal/site"
+)
+
+const (
+	testProject  = "custom-nginx"
+	testStack    = "dev"
+	testPassword = "dckr_pat_unit-test-password"
+	testImageID  = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	testDigest   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+// registered is one resource the program registered, as the mock monitor saw it.
+type registered struct {
+	typ    string
+	name   string
+	inputs resource.PropertyMap
+	deps   []string
+	opts   *struct{ deleteBeforeReplace bool }
+}
+
+// recorder is a Pulumi mock that records every resource and answers like the providers.
+type recorder struct {
+	mu        sync.Mutex
+	resources []registered
+}
+
+func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reg := registered{typ: args.TypeToken, name: args.Name, inputs: args.Inputs}
+	if rpc := args.RegisterRPC; rpc != nil {
+		reg.deps = rpc.GetDependencies()
+		reg.opts = &struct{ deleteBeforeReplace bool }{rpc.GetDeleteBeforeReplace()}
+	}
+	r.resources = append(r.resources, reg)
+
+	state := args.Inputs.Copy()
+	switch args.TypeToken {
+	case "docker:index/image:Image":
+		state["repoDigest"] = resource.NewProperty(testImageID)
+	case "docker:index/registryImage:RegistryImage":
+		state["sha256Digest"] = resource.NewProperty(testDigest)
+	case "command:local:Command":
+		state["stdout"] = resource.NewProperty("custom page served")
+	}
+	return args.Name + "-id", state, nil
+}
+
+func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return resource.PropertyMap{}, nil
+}
+
+func (r *recorder) byType(t *testing.T, typ string) []registered {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []registered
+	for _, res := range r.resources {
+		if res.typ == typ {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+func (r *recorder) one(t *testing.T, typ string) registered {
+	t.Helper()
+	found := r.byType(t, typ)
+	if len(found) != 1 {
+		t.Fatalf("want exactly one %s, got %d", typ, len(found))
+	}
+	return found[0]
+}
+
+// deployment is what one run of the program produced.
+type deployment struct {
+	rec     *recorder
+	outputs map[string]awaited
+	err     error
+}
+
+type awaited struct {
+	value  any
+	secret bool
+}
+
+// deploy runs the program under mocks with the given project config; secret lists the
+// keys set with --secret. Config reaches the program the way the CLI passes it.
+func deploy(t *testing.T, values map[string]string, secret ...string) deployment {
+	t.Helper()
+	cfg := map[string]string{}
+	for k, v := range values {
+		cfg[testProject+":"+k] = v
+	}
+	secretKeys := []string{}
+	for _, k := range secret {
+		secretKeys = append(secretKeys, testProject+":"+k)
+	}
+	cfgJSON, _ := json.Marshal(cfg)
+	keysJSON, _ := json.Marshal(secretKeys)
+	t.Setenv("PULUMI_CONFIG", string(cfgJSON))
+	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", string(keysJSON))
+
+	d := deployment{rec: &recorder{}, outputs: map[string]awaited{}}
+	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		outputs, err := stack(ctx)
+		if err != nil {
+			return err
+		}
+		for name, value := range outputs {
+			res, err := internals.UnsafeAwaitOutput(context.Background(), pulumi.ToOutput(value))
+			if err != nil {
+				return err
+			}
+			d.outputs[name] = awaited{value: res.Value, secret: res.Secret}
+		}
+		return nil
+	}, pulumi.WithMocks(testProject, testStack, d.rec))
+	return d
+}
+
+var pushConfig = map[string]string{
+	"registryUsername": "alice",
+	"registryPassword": testPassword,
+}
+
+// str is the plain value at path in pm, unwrapping secrets, as fmt prints it.
+func str(t *testing.T, pm resource.PropertyMap, path ...string) string {
+	t.Helper()
+	v := resource.NewObjectProperty(pm)
+	for _, key := range path {
+		if v.IsSecret() {
+			v = v.SecretValue().Element
+		}
+		if !v.IsObject() {
+			t.Fatalf("%v: not an object at %q", path, key)
+		}
+		v = v.ObjectValue()[resource.PropertyKey(key)]
+	}
+	if v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	return fmt.Sprint(v.Mappable())
+}
+
+func stringList(t *testing.T, pm resource.PropertyMap, key string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range pm[resource.PropertyKey(key)].ArrayValue() {
+		out = append(out, e.StringValue())
+	}
+	return out
+}
+
+func TestPushStackResources(t *testing.T) {
+	d := deploy(t, pushConfig, "registryPassword")
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+
+	comp := d.rec.one(t, "customnginx:index:Site")
+	if comp.name != "site" {
+		t.Errorf("component name %q", comp.name)
+	}
+
+	image := d.rec.one(t, "docker:index/image:Image").inputs
+	for path, want := range map[string]string{
+		"imageName":        "docker.io/alice/custom-nginx:v1",
+		"skipPush":         "true",
+		"build.context":    "app",
+		"build.dockerfile": "app/Dockerfile",
+		"build.platform":   "linux/amd64",
+	} {
+		if got := str(t, image, strings.Split(path, ".")...); got != want {
+			t.Errorf("Image %s = %q, want %q", path, got, want)
+		}
+	}
+	if args := image["build"].ObjectValue()["args"]; !args.IsNull() && len(args.ObjectValue()) != 0 {
+		t.Errorf("no baseImage configured, yet build args %v: the Dockerfile's pinned default must apply", args)
+	}
+
+	push := d.rec.one(t, "docker:index/registryImage:RegistryImage")
+	for path, want := range map[string]string{
+		"name":                "docker.io/alice/custom-nginx:v1",
+		"keepRemotely":        "true",
+		"triggers.imageId":    testImageID,
+		"authConfig.address":  "registry-1.docker.io",
+		"authConfig.username": "alice",
+	} {
+		if got := str(t, push.inputs, strings.Split(path, ".")...); got != want {
+			t.Errorf("RegistryImage %s = %q, want %q", path, got, want)
+		}
+	}
+	password := push.inputs["authConfig"].ObjectValue()["password"]
+	if !password.IsSecret() || password.SecretValue().Element.StringValue() != testPassword {
+		t.Errorf("RegistryImage authConfig.password must be the configured password, as a secret; got %v", password)
+	}
+
+	container := d.rec.one(t, "docker:index/container:Container")
+	if got := str(t, container.inputs, "image"); got != testImageID {
+		t.Errorf("Container image = %q, want the built image's ID %q", got, testImageID)
+	}
+	if got := str(t, container.inputs, "name"); got != "custom-nginx-dev" {
+		t.Errorf("Container name = %q", got)
+	}
+	port := container.inputs["ports"].ArrayValue()[0].ObjectValue()
+	if port["internal"].NumberValue() != 8080 || port["external"].NumberValue() != 8080 {
+		t.Errorf("port mapping %v, want 8080->8080", port)
+	}
+	if !container.opts.deleteBeforeReplace {
+		t.Error("Container needs deleteBeforeReplace: two containers cannot bind one host port")
+	}
+	if !dependsOn(container.deps, "RegistryImage") {
+		t.Errorf("Container must depend on the push, deps %v", container.deps)
+	}
+
+	smoke := d.rec.one(t, "command:local:Command")
+	env := smoke.inputs["environment"].ObjectValue()
+	if got := env["URL"].StringValue(); got != "http://localhost:8080/" {
+		t.Errorf("smoke check URL %q", got)
+	}
+	page, err := os.ReadFile(filepath.Join("app", site.PagePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env["EXPECTED_SHA256"].StringValue(); got != sha256hex(page) {
+		t.Errorf("smoke check expects sha256 %s, the page has %s", got, sha256hex(page))
+	}
+	if !strings.Contains(str(t, smoke.inputs, "create"), "EXPECTED_SHA256") {
+		t.Error("smoke check script does not compare the page digest")
+	}
+	if !dependsOn(smoke.deps, "Container") {
+		t.Errorf("smoke check must run after the container, deps %v", smoke.deps)
+	}
+	triggers := smoke.inputs["triggers"].ArrayValue()
+	if len(triggers) != 1 || triggers[0].StringValue() != "site-id" {
+		t.Errorf("smoke check must re-run when the container is replaced: triggers %v", triggers)
+	}
+
+	wantOutputs := map[string]string{
+		"repoUrl":       "https://hub.docker.com/r/alice/custom-nginx",
+		"imageRef":      "docker.io/alice/custom-nginx@" + testDigest,
+		"imageId":       testImageID,
+		"url":           "http://localhost:8080/",
+		"containerName": "custom-nginx-dev",
+		"smokeCheck":    "custom page served",
+	}
+	if len(d.outputs) != len(wantOutputs) {
+		t.Errorf("outputs %v, want keys of %v", d.outputs, wantOutputs)
+	}
+	for name, want := range wantOutputs {
+		if got := d.outputs[name]; got.value != want || got.secret {
+			t.Errorf("output %s = %v (secret %v), want %q in clear", name, got.value, got.secret, want)
+		}
+	}
+}
+
+func TestContainerRunsHardened(t *testing.T) {
+	d := deploy(t, pushConfig, "registryPassword")
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	c := d.rec.one(t, "docker:index/container:Container").inputs
+	rt := site.Runtime
+
+	for key, want := range map[string]string{
+		"user":                rt.User,
+		"readOnly":            "true",
+		"restart":             "unless-stopped",
+		"mustRun":             "true",
+		"stopSignal":          "SIGQUIT",
+		"memory":              "128",
+		"memorySwap":          "128", // equal to memory: no permanent diff, no swap
+		"destroyGraceSeconds": "10",
+		"wait":                "false", // the smoke check is the gate
+	} {
+		if got := str(t, c, key); got != want {
+			t.Errorf("Container %s = %q, want %q", key, got, want)
+		}
+	}
+	if got := str(t, c, "tmpfs", "/tmp"); !strings.Contains(got, "noexec") || !strings.Contains(got, "size=") {
+		t.Errorf("tmpfs /tmp options %q", got)
+	}
+	if got := strings.Join(stringList(t, c["capabilities"].ObjectValue(), "drops"), ","); got != "ALL" {
+		t.Errorf("capabilities dropped: %q, want ALL", got)
+	}
+	if got := strings.Join(stringList(t, c, "securityOpts"), ","); got != "no-new-privileges:true" {
+		t.Errorf("securityOpts %q", got)
+	}
+	limits := map[string]float64{}
+	for _, u := range c["ulimits"].ArrayValue() {
+		limits[u.ObjectValue()["name"].StringValue()] = u.ObjectValue()["hard"].NumberValue()
+	}
+	if limits["nproc"] == 0 || limits["nofile"] == 0 {
+		t.Errorf("ulimits %v: want nproc (the process limit) and nofile", limits)
+	}
+
+	hc := c["healthcheck"].ObjectValue()
+	if got := strings.Join(stringList(t, hc, "tests"), " "); got != strings.Join(rt.Health.Test, " ") {
+		t.Errorf("healthcheck test %q", got)
+	}
+	for key, want := range map[string]string{"interval": "2s", "timeout": "2s", "startPeriod": "10s", "retries": "2"} {
+		if got := str(t, hc, key); got != want {
+			t.Errorf("healthcheck %s = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestNoPushRegistersNoRegistryImage(t *testing.T) {
+	d := deploy(t, map[string]string{"push": "false", "hostPort": "9090"})
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if found := d.rec.byType(t, "docker:index/registryImage:RegistryImage"); len(found) != 0 {
+		t.Fatalf("push=false registered %d RegistryImage", len(found))
+	}
+	if got := str(t, d.rec.one(t, "docker:index/image:Image").inputs, "imageName"); got != "custom-nginx:v1" {
+		t.Errorf("local image name %q", got)
+	}
+	if _, ok := d.outputs["repoUrl"]; ok {
+		t.Error("repoUrl exported although nothing was pushed")
+	}
+	if got := d.outputs["url"].value; got != "http://localhost:9090/" {
+		t.Errorf("url %v", got)
+	}
+	if got := d.outputs["imageRef"].value; got != testImageID {
+		t.Errorf("imageRef %v, want the local image ID", got)
+	}
+}
+
+func TestLocalRegistryAndBaseImage(t *testing.T) {
+	d := deploy(t, map[string]string{
+		"registryServer":   "127.0.0.1:5000",
+		"registryUsername": "ci",
+		"registryPassword": testPassword,
+		"repository":       "team/site",
+		"imageTag":         "2026.11",
+		"baseImage":        "nginx:1.28.0-alpine",
+	}, "registryPassword")
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	image := d.rec.one(t, "docker:index/image:Image").inputs
+	if got := str(t, image, "build", "args", site.BaseImageArg); got != "nginx:1.28.0-alpine" {
+		t.Errorf("build arg %s = %q", site.BaseImageArg, got)
+	}
+	push := d.rec.one(t, "docker:index/registryImage:RegistryImage").inputs
+	if got := str(t, push, "name"); got != "127.0.0.1:5000/team/site:2026.11" {
+		t.Errorf("pushed name %q", got)
+	}
+	if got := str(t, push, "authConfig", "address"); got != "http://127.0.0.1:5000" {
+		t.Errorf("auth address %q: a loopback registry speaks plain HTTP", got)
+	}
+	if got := d.outputs["repoUrl"].value; got != "127.0.0.1:5000/team/site" {
+		t.Errorf("repoUrl %v", got)
+	}
+}
+
+func TestPasswordAppearsInNoOutput(t *testing.T) {
+	d := deploy(t, pushConfig, "registryPassword")
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	for name, out := range d.outputs {
+		if strings.Contains(jsonString(out.value), testPassword) {
+			t.Errorf("output %s contains the password", name)
+		}
+	}
+	for _, res := range d.rec.resources {
+		if res.typ == "docker:index/registryImage:RegistryImage" {
+			continue
+		}
+		if strings.Contains(jsonString(res.inputs.Mappable()), testPassword) {
+			t.Errorf("%s %s receives the password", res.typ, res.name)
+		}
+	}
+}
+
+func TestBadConfigRegistersNothing(t *testing.T) {
+	tests := map[string]struct {
+		values map[string]string
+		secret []string
+		want   string
+	}{
+		"no credentials":        {values: map[string]string{}, want: "config registryUsername: is required"},
+		"password not a secret": {values: pushConfig, want: "config registryPassword: is stored in plain text"},
+		"port out of range":     {values: map[string]string{"push": "false", "hostPort": "70000"}, want: "config hostPort"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := deploy(t, tt.values, tt.secret...)
+			if d.err == nil || !strings.Contains(d.err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", d.err, tt.want)
+			}
+			if len(d.rec.resources) != 0 {
+				t.Fatalf("bad config registered %d resources, want none", len(d.rec.resources))
+			}
+		})
+	}
+}
+
+// TestDockerfileHealthcheckMatchesRuntime keeps the image's HEALTHCHECK equal to the
+// container's, which is declared in Go.
+func TestDockerfileHealthcheckMatchesRuntime(t *testing.T) {
+	dockerfile, err := os.ReadFile("app/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.ReplaceAll(string(dockerfile), "\\\n", " ")
+	m := regexp.MustCompile(`(?m)^HEALTHCHECK\s+--interval=(\S+)\s+--timeout=(\S+)\s+--start-period=(\S+)\s+--retries=(\d+)\s+CMD\s+(\[.*\])\s*$`).FindStringSubmatch(joined)
+	if m == nil {
+		t.Fatal("app/Dockerfile has no HEALTHCHECK of the expected form")
+	}
+	var test []string
+	if err := json.Unmarshal([]byte(m[5]), &test); err != nil {
+		t.Fatalf("HEALTHCHECK CMD is not JSON: %v", err)
+	}
+	h := site.Runtime.Health
+	got := []string{m[1], m[2], m[3], m[4], strings.Join(append([]string{"CMD"}, test...), " ")}
+	want := []string{h.Interval.String(), h.Timeout.String(), h.StartPeriod.String(), itoa(h.Retries), strings.Join(h.Test, " ")}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("Dockerfile HEALTHCHECK %q differs from site.Runtime.Health %q", got, want)
+	}
+}
+
+func dependsOn(deps []string, typeSuffix string) bool {
+	for _, urn := range deps {
+		if strings.Contains(urn, typeSuffix+"::") {
+			return true
+		}
+	}
+	return false
+}
+
+func sha256hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }
