@@ -30,7 +30,7 @@ var Runtime = RuntimeSpec{
 	// milliseconds. The healthcheck watches the steady state: a dead nginx is reported
 	// unhealthy after Retries failed checks, within Interval*Retries + Timeout (6 s).
 	Health: HealthSpec{
-		Test:        []string{"CMD", "wget", "-q", "-T", "2", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"},
+		Test:        []string{"CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"},
 		Interval:    2 * time.Second,
 		Timeout:     2 * time.Second,
 		StartPeriod: 10 * time.Second,

@@ -1,0 +1,307 @@
+// Package testsupport starts and drives what the engine tests and the benchmarks need:
+// the Docker engine (official Go client), a real registry, and checks of the served site.
+package testsupport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+	archive "github.com/moby/go-archive"
+	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/example/custom-nginx/internal/site"
+)
+
+// BaseImageEnv names the environment variable that sets the base image for tests and
+// benchmarks; without it they use the Dockerfile's pinned default (pulled if missing).
+const BaseImageEnv = "TEST_BASE_IMAGE"
+
+// Engine is a connected Docker engine client.
+type Engine struct{ *client.Client }
+
+// ConnectEngine connects to the engine named by DOCKER_HOST (default: the local socket).
+func ConnectEngine(ctx context.Context) (*Engine, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("no Docker engine at %s: %w", cli.DaemonHost(), err)
+	}
+	return &Engine{cli}, nil
+}
+
+// RequireEngine connects or skips the test, saying what is missing. Under CI (CI=true),
+// where .ci/run starts an engine, a missing engine fails the test instead.
+func RequireEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := ConnectEngine(context.Background())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (.ci/run should have started dockerd)", err)
+		}
+		t.Skipf("skipped: %v; start dockerd (apt-get install -y docker.io)", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// BaseImage is the base to build app/ on: $TEST_BASE_IMAGE, else the Dockerfile's default.
+func BaseImage(appDir string) (string, error) {
+	if base := os.Getenv(BaseImageEnv); base != "" {
+		return base, nil
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(appDir, "Dockerfile"))
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^ARG ` + site.BaseImageArg + `=(\S+)`).FindSubmatch(dockerfile)
+	if m == nil {
+		return "", fmt.Errorf("%s/Dockerfile declares no default for ARG %s", appDir, site.BaseImageArg)
+	}
+	return string(m[1]), nil
+}
+
+// BuildApp builds the context in appDir as the stack does (platform, base build arg),
+// tags it, and returns the image ID.
+func (e *Engine) BuildApp(ctx context.Context, appDir, tag, base string) (string, error) {
+	excludes, err := dockerignore(appDir)
+	if err != nil {
+		return "", err
+	}
+	tarball, err := archive.TarWithOptions(appDir, &archive.TarOptions{ExcludePatterns: excludes})
+	if err != nil {
+		return "", err
+	}
+	defer tarball.Close()
+	resp, err := e.ImageBuild(ctx, tarball, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		BuildArgs:   map[string]*string{site.BaseImageArg: &base},
+		Platform:    site.Platform,
+		Remove:      true,
+		ForceRemove: true,
+		// The classic builder: the engine API offers BuildKit only through a session.
+		Version: build.BuilderV1,
+	})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
+		return "", fmt.Errorf("building %s on %s: %w", appDir, base, err)
+	}
+	inspect, err := e.ImageInspect(ctx, tag)
+	if err != nil {
+		return "", err
+	}
+	return inspect.ID, nil
+}
+
+func dockerignore(dir string) ([]string, error) {
+	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ignorefile.ReadAll(f)
+}
+
+// ContainerConfig turns the stack's runtime settings into the engine's, for image, with
+// the container port published on hostPort (0: any free port) of 127.0.0.1.
+func ContainerConfig(rt site.RuntimeSpec, img string, hostPort int) (*container.Config, *container.HostConfig) {
+	port := nat.Port(fmt.Sprintf("%d/tcp", rt.ContainerPort))
+	stopTimeout := int(rt.StopTimeout.Seconds())
+	var ulimits []*container.Ulimit
+	for _, u := range rt.Ulimits {
+		ulimits = append(ulimits, &container.Ulimit{Name: u.Name, Soft: int64(u.Soft), Hard: int64(u.Hard)})
+	}
+	cfg := &container.Config{
+		Image:        img,
+		User:         rt.User,
+		ExposedPorts: nat.PortSet{port: struct{}{}},
+		StopSignal:   rt.StopSignal,
+		StopTimeout:  &stopTimeout,
+		Healthcheck: &container.HealthConfig{
+			Test:        rt.Health.Test,
+			Interval:    rt.Health.Interval,
+			Timeout:     rt.Health.Timeout,
+			StartPeriod: rt.Health.StartPeriod,
+			Retries:     rt.Health.Retries,
+		},
+	}
+	hostCfg := &container.HostConfig{
+		PortBindings:   nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(hostPort)}}},
+		ReadonlyRootfs: rt.ReadOnlyRoot,
+		Tmpfs:          rt.Tmpfs,
+		CapDrop:        rt.CapDrop,
+		SecurityOpt:    rt.SecurityOpts,
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(rt.Restart)},
+		LogConfig:      container.LogConfig{Type: rt.LogDriver, Config: rt.LogOpts},
+		Resources: container.Resources{
+			Memory:     int64(rt.MemoryMB) << 20,
+			MemorySwap: int64(rt.MemoryMB) << 20,
+			Ulimits:    ulimits,
+		},
+	}
+	return cfg, hostCfg
+}
+
+// RunHardened starts img with the stack's runtime settings and returns the container ID and
+// the base URL it serves on. The container is removed when the test ends.
+func (e *Engine) RunHardened(t testing.TB, img string) (id, baseURL string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, hostCfg := ContainerConfig(site.Runtime, img, 0)
+	created, err := e.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.RemoveContainer(created.ID) })
+	if err := e.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	baseURL, err = e.PublishedURL(ctx, created.ID, site.Runtime.ContainerPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created.ID, baseURL
+}
+
+// PublishedURL is http://host:port/ where the container's port is published.
+func (e *Engine) PublishedURL(ctx context.Context, id string, containerPort int) (string, error) {
+	inspect, err := e.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	bindings := inspect.NetworkSettings.Ports[nat.Port(fmt.Sprintf("%d/tcp", containerPort))]
+	if len(bindings) == 0 {
+		return "", fmt.Errorf("container %.12s publishes no port for %d", id, containerPort)
+	}
+	return fmt.Sprintf("http://%s:%s/", bindings[0].HostIP, bindings[0].HostPort), nil
+}
+
+// WaitHealthy polls the container's health every 50 ms until it is healthy, and returns
+// how long that took from the call.
+func (e *Engine) WaitHealthy(ctx context.Context, id string, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		inspect, err := e.ContainerInspect(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		if !inspect.State.Running {
+			return 0, fmt.Errorf("container %.12s is not running: %s", id, inspect.State.Status)
+		}
+		if h := inspect.State.Health; h != nil && h.Status == container.Healthy {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("container %.12s not healthy after %s: %+v", id, limit, inspect.State.Health)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// RemoveContainer force-removes a container; it is gone afterwards or was never there.
+func (e *Engine) RemoveContainer(id string) {
+	_ = e.ContainerRemove(context.Background(), id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+}
+
+// RemoveImage removes a tag (and the image once no tag is left).
+func (e *Engine) RemoveImage(ref string) {
+	_, _ = e.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+}
+
+// Exec runs cmd in a running container as its user and returns the exit code and output.
+func (e *Engine) Exec(ctx context.Context, id string, cmd ...string) (int, string, error) {
+	created, err := e.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return 0, "", err
+	}
+	attach, err := e.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return 0, "", err
+	}
+	defer attach.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, &out, attach.Reader); err != nil {
+		return 0, "", err
+	}
+	inspect, err := e.ContainerExecInspect(ctx, created.ID)
+	if err != nil {
+		return 0, "", err
+	}
+	return inspect.ExitCode, out.String(), nil
+}
+
+// Push pushes ref with the given credentials (nil: none) and returns the manifest digest
+// the engine reports.
+func (e *Engine) Push(ctx context.Context, ref string, auth *registry.AuthConfig) (string, error) {
+	opts := image.PushOptions{}
+	if auth != nil {
+		encoded, err := registry.EncodeAuthConfig(*auth)
+		if err != nil {
+			return "", err
+		}
+		opts.RegistryAuth = encoded
+	} else {
+		// The engine requires the header; an empty JSON object means no credentials.
+		opts.RegistryAuth = "e30="
+	}
+	body, err := e.ImagePush(ctx, ref, opts)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	var digest string
+	err = jsonmessage.DisplayJSONMessagesStream(body, io.Discard, 0, false, func(msg jsonmessage.JSONMessage) {
+		if msg.Aux != nil {
+			var aux struct{ Digest string }
+			if jsonErr := json.Unmarshal(*msg.Aux, &aux); jsonErr == nil && aux.Digest != "" {
+				digest = aux.Digest
+			}
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	if digest == "" {
+		return "", fmt.Errorf("push of %s reported no digest", ref)
+	}
+	return digest, nil
+}
+
+// Pull pulls ref with the given credentials.
+func (e *Engine) Pull(ctx context.Context, ref string, auth registry.AuthConfig) error {
+	encoded, err := registry.EncodeAuthConfig(auth)
+	if err != nil {
+		return err
+	}
+	body, err := e.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: encoded})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return jsonmessage.DisplayJSONMessagesStream(body, io.Discard, 0, false, nil)
+}

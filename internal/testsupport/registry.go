@@ -1,0 +1,150 @@
+package testsupport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/api/types/registry"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Registry is a real distribution (v2) registry on 127.0.0.1 with htpasswd auth: Debian's
+// docker-registry, started as a child process. It stands in for Docker Hub.
+type Registry struct {
+	Addr     string // 127.0.0.1:port; the engine speaks plain HTTP to loopback registries
+	User     string
+	Password string
+
+	cmd *exec.Cmd
+	dir string
+}
+
+// StartRegistry starts a registry that accepts user:password and nothing else.
+func StartRegistry(user, password string) (*Registry, error) {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		return nil, fmt.Errorf("no registry binary: %w (apt-get install -y docker-registry)", err)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "custom-nginx-registry-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password, dir: dir}
+	if err := r.start(bin); err != nil {
+		r.Stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Registry) start(bin string) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	htpasswd := filepath.Join(r.dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(r.User+":"+string(hash)+"\n"), 0o600); err != nil {
+		return err
+	}
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+auth:
+  htpasswd:
+    realm: custom-nginx-test
+    path: %s
+`, filepath.Join(r.dir, "data"), r.Addr, htpasswd)
+	configPath := filepath.Join(r.dir, "config.yml")
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		return err
+	}
+	log, err := os.Create(filepath.Join(r.dir, "registry.log"))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	r.cmd = exec.Command(bin, "serve", configPath)
+	r.cmd.Stdout, r.cmd.Stderr = log, log
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	// Ready when /v2/ asks for credentials.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + r.Addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	logged, _ := os.ReadFile(filepath.Join(r.dir, "registry.log"))
+	return fmt.Errorf("registry on %s not ready after 15s; its log:\n%s", r.Addr, logged)
+}
+
+// Stop ends the registry process this package started and removes its storage.
+func (r *Registry) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
+	_ = os.RemoveAll(r.dir)
+}
+
+// Auth is the registry's credentials as the engine takes them.
+func (r *Registry) Auth() registry.AuthConfig {
+	return registry.AuthConfig{Username: r.User, Password: r.Password, ServerAddress: r.Addr}
+}
+
+// Digest asks the registry (not the engine) for the manifest digest of repository:tag.
+func (r *Registry) Digest(ctx context.Context, repository, tag string) (string, error) {
+	ref, err := name.NewTag(r.Addr+"/"+repository+":"+tag, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	desc, err := remote.Head(ref, remote.WithContext(ctx),
+		remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Password}))
+	if err != nil {
+		return "", err
+	}
+	return desc.Digest.String(), nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("not a TCP address")
+	}
+	return addr.Port, nil
+}

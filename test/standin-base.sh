@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Builds an offline stand-in for the official nginx Alpine base image from this host's
+# nginx (Debian's nginx-light) and busybox-static, with the official image's layout:
+# /etc/nginx/nginx.conf including conf.d/*.conf, /usr/share/nginx/html, /var/cache/nginx,
+# logs linked to stdout/stderr, user nginx (uid 101), busybox sh and wget, STOPSIGNAL SIGQUIT.
+# Tests and benchmarks use it where no registry can be reached; elsewhere the real base is pulled.
+#
+# usage: test/standin-base.sh [TAG]     (default TAG: custom-nginx-test/nginx-standin:local)
+# Prints the tag it built. Needs: docker engine, nginx, busybox (static), ldd.
+set -euo pipefail
+
+tag=${1:-custom-nginx-test/nginx-standin:local}
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+busybox_bin=$(command -v busybox || echo /bin/busybox)
+for need in "$nginx_bin" "$busybox_bin" /etc/nginx/mime.types; do
+  [ -e "$need" ] || { echo "standin-base: missing $need (apt-get install -y nginx-light busybox-static)" >&2; exit 1; }
+done
+if ldd "$busybox_bin" >/dev/null 2>&1; then
+  echo "standin-base: $busybox_bin is dynamically linked; install busybox-static" >&2
+  exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+root=$work/rootfs
+mkdir -p "$root"/{bin,usr/sbin,etc/nginx/conf.d,usr/share/nginx/html,var/cache/nginx,var/log/nginx,var/lib/nginx,run,tmp}
+chmod 1777 "$root/tmp"
+ln -s /run "$root/var/run"
+
+# nginx and exactly the shared libraries it links.
+cp "$nginx_bin" "$root/usr/sbin/nginx"
+ldd "$nginx_bin" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+
+# busybox for sh, wget and friends, as Alpine has them.
+cp "$busybox_bin" "$root/bin/busybox"
+for applet in $("$busybox_bin" --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+
+cp /etc/nginx/mime.types "$root/etc/nginx/mime.types"
+cat >"$root/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+nginx:x:101:101:nginx:/var/cache/nginx:/sbin/nologin
+nobody:x:65534:65534:nobody:/:/sbin/nologin
+PASSWD
+cat >"$root/etc/group" <<'GROUP'
+root:x:0:
+nginx:x:101:nginx
+nogroup:x:65534:
+GROUP
+ln -sf /dev/stdout "$root/var/log/nginx/access.log"
+ln -sf /dev/stderr "$root/var/log/nginx/error.log"
+
+# The official image's stock configuration.
+cat >"$root/etc/nginx/nginx.conf" <<'CONF'
+user  nginx;
+worker_processes  auto;
+
+error_log  /var/log/nginx/error.log notice;
+pid        /var/run/nginx.pid;
+
+events {
+    worker_connections  1024;
+}
+
+http {
+    include       /etc/nginx/mime.types;
+    default_type  application/octet-stream;
+
+    log_format  main  '$remote_addr - $remote_user [$time_local] "$request" '
+                      '$status $body_bytes_sent "$http_referer" '
+                      '"$http_user_agent" "$http_x_forwarded_for"';
+
+    access_log  /var/log/nginx/access.log  main;
+
+    sendfile        on;
+    keepalive_timeout  65;
+
+    include /etc/nginx/conf.d/*.conf;
+}
+CONF
+cat >"$root/etc/nginx/conf.d/default.conf" <<'CONF'
+server {
+    listen       80;
+    server_name  localhost;
+
+    location / {
+        root   /usr/share/nginx/html;
+        index  index.html index.htm;
+    }
+
+    error_page   500 502 503 504  /50x.html;
+    location = /50x.html {
+        root   /usr/share/nginx/html;
+    }
+}
+CONF
+echo '<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1></body></html>' >"$root/usr/share/nginx/html/index.html"
+echo '<!DOCTYPE html><html><head><title>Error</title></head><body><h1>An error occurred.</h1></body></html>' >"$root/usr/share/nginx/html/50x.html"
+
+cat >"$work/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin
+EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+DOCKERFILE
+
+DOCKER_BUILDKIT=0 docker build -q -t "$tag" \
+  --label org.opencontainers.image.description="offline stand-in for the official nginx Alpine image (tests only)" \
+  "$work" >/dev/null
+echo "$tag"
