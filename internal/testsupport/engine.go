@@ -3,6 +3,8 @@
 package testsupport
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,6 +89,8 @@ func (e *Engine) BuildApp(ctx context.Context, appDir, tag, base string) (string
 	if err != nil {
 		return "", err
 	}
+	// As the docker CLI does: the Dockerfile and .dockerignore are always sent.
+	excludes = append(excludes, "!Dockerfile", "!.dockerignore")
 	tarball, err := archive.TarWithOptions(appDir, &archive.TarOptions{ExcludePatterns: excludes})
 	if err != nil {
 		return "", err
@@ -304,4 +308,72 @@ func (e *Engine) Pull(ctx context.Context, ref string, auth registry.AuthConfig)
 	}
 	defer body.Close()
 	return jsonmessage.DisplayJSONMessagesStream(body, io.Discard, 0, false, nil)
+}
+
+// AddedBytes returns the bytes the layers of img add over base, and img's total size.
+func (e *Engine) AddedBytes(ctx context.Context, img, base string) (added, total int64, err error) {
+	imgHistory, err := e.ImageHistory(ctx, img)
+	if err != nil {
+		return 0, 0, err
+	}
+	baseHistory, err := e.ImageHistory(ctx, base)
+	if err != nil {
+		return 0, 0, err
+	}
+	// History is newest first; the entries beyond the base's are the project's.
+	for _, layer := range imgHistory[:len(imgHistory)-len(baseHistory)] {
+		added += layer.Size
+	}
+	inspect, err := e.ImageInspect(ctx, img)
+	if err != nil {
+		return 0, 0, err
+	}
+	return added, inspect.Size, nil
+}
+
+// SavedFiles returns the concatenated content of `docker save` of ref: its metadata and
+// every file of every layer, nested archives unpacked.
+func (e *Engine) SavedFiles(ctx context.Context, ref string) ([]byte, error) {
+	saved, err := e.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return nil, err
+	}
+	defer saved.Close()
+	var out bytes.Buffer
+	err = appendTarFiles(&out, saved, 0)
+	return out.Bytes(), err
+}
+
+func appendTarFiles(out *bytes.Buffer, r io.Reader, depth int) error {
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			out.WriteString(hdr.Name + " -> " + hdr.Linkname + "\n")
+			continue
+		}
+		content, err := io.ReadAll(tr)
+		if err != nil {
+			return err
+		}
+		// Layers are archives inside the archive.
+		if depth < 2 && isTar(content) {
+			if err := appendTarFiles(out, bytes.NewReader(content), depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		out.Write(content)
+	}
+}
+
+func isTar(content []byte) bool {
+	_, err := tar.NewReader(bytes.NewReader(content)).Next()
+	return err == nil
 }

@@ -1,0 +1,30 @@
+# The commands a user and CI need; README.md explains each.
+SHELL := /bin/bash
+GO ?= go
+
+.PHONY: test acceptance standin up destroy bench
+
+## test: vet and run every test (unit, nginx, engine and registry, acceptance in its skip form)
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -v ./...
+
+## acceptance: pulumi up/destroy through the Automation API (needs the Pulumi CLI and plugins)
+acceptance:
+	$(GO) test -count=1 -v -run TestAcceptance ./e2e/
+
+## standin: build the offline stand-in for the nginx Alpine base and print its tag
+standin:
+	@test/standin-base.sh
+
+## up: deploy with one command (local backend unless you have one; no account needed)
+up:
+	@scripts/stack.sh up
+
+## destroy: undo `make up`
+destroy:
+	@scripts/stack.sh destroy
+
+## bench: print image size, start time, throughput and build figures; saved under bench/results/
+bench:
+	@bench/run.sh

@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/registry"
+
+	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/testsupport"
+)
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// builtApp builds app/ on the test base once per test and removes the tag at the end.
+func builtApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+	t.Helper()
+	base, err := testsupport.BaseImage(appDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag = "custom-nginx-e2e/app:" + randomHex(t, 6)
+	t.Cleanup(func() { e.RemoveImage(tag) })
+	id, err = e.BuildApp(context.Background(), appDir, tag, base)
+	if err != nil {
+		t.Fatalf("%v\n(set %s to a base image present on this machine, e.g. the stand-in from test/standin-base.sh)", err, testsupport.BaseImageEnv)
+	}
+	t.Logf("built %s (%s) on %s", tag, id[:19], base)
+	return tag, id, base
+}
+
+func TestImageMetadata(t *testing.T) {
+	e := testsupport.RequireEngine(t)
+	tag, _, base := builtApp(t, e)
+	inspect, err := e.ImageInspect(context.Background(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := inspect.Config
+	if cfg.User != site.Runtime.User {
+		t.Errorf("USER %q, want %q", cfg.User, site.Runtime.User)
+	}
+	if _, ok := cfg.ExposedPorts[fmt.Sprintf("%d/tcp", site.Runtime.ContainerPort)]; !ok {
+		t.Errorf("EXPOSE %v lacks %d", cfg.ExposedPorts, site.Runtime.ContainerPort)
+	}
+	if cfg.StopSignal != "SIGQUIT" {
+		t.Errorf("STOPSIGNAL %q", cfg.StopSignal)
+	}
+	if len(cfg.Entrypoint) != 0 || strings.Join(cfg.Cmd, " ") != "nginx -g daemon off;" {
+		t.Errorf("ENTRYPOINT %q CMD %q", cfg.Entrypoint, cfg.Cmd)
+	}
+	h := cfg.Healthcheck
+	if h == nil || !slices.Equal(h.Test, site.Runtime.Health.Test) || h.Interval != site.Runtime.Health.Interval || h.Retries != site.Runtime.Health.Retries {
+		t.Errorf("HEALTHCHECK %+v, want %+v", h, site.Runtime.Health)
+	}
+	if got := cfg.Labels["org.opencontainers.image.base.name"]; got != base {
+		t.Errorf("base.name label %q, want the build arg %q", got, base)
+	}
+	if inspect.Architecture+"/"+inspect.Os != "amd64/linux" {
+		t.Errorf("platform %s/%s, want %s", inspect.Os, inspect.Architecture, site.Platform)
+	}
+}
+
+// TestImageAddsLittle reports the bytes the project's layers add over the base; the
+// limit is the benchmark's business.
+func TestImageAddsLittle(t *testing.T) {
+	e := testsupport.RequireEngine(t)
+	tag, _, base := builtApp(t, e)
+	added, total, err := e.AddedBytes(context.Background(), tag, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added == 0 {
+		t.Fatal("the project's layers add 0 bytes: the page and config are missing")
+	}
+	t.Logf("project layers add %d bytes over %s; image total %d bytes", added, base, total)
+}
+
+func TestHardenedContainerServesTheSite(t *testing.T) {
+	e := testsupport.RequireEngine(t)
+	ctx := context.Background()
+	tag, _, _ := builtApp(t, e)
+	id, baseURL := e.RunHardened(t, tag)
+
+	served, err := testsupport.WaitServed(baseURL, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("page served %s after start", served.Round(time.Millisecond))
+	if err := testsupport.CheckSite(baseURL, appDir); err != nil {
+		t.Fatal(err)
+	}
+
+	healthy, err := e.WaitHealthy(ctx, id, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("healthy %s after the page was served", healthy.Round(time.Millisecond))
+
+	inspect, err := e.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := inspect.HostConfig
+	if !hc.ReadonlyRootfs || !slices.Equal(hc.CapDrop, []string{"ALL"}) || !slices.Contains(hc.SecurityOpt, "no-new-privileges:true") || hc.Memory == 0 {
+		t.Errorf("container not hardened: readOnly %v capDrop %v securityOpt %v memory %d", hc.ReadonlyRootfs, hc.CapDrop, hc.SecurityOpt, hc.Memory)
+	}
+	for _, probe := range []struct {
+		cmd      []string
+		wantCode int
+		wantOut  string
+	}{
+		{cmd: []string{"id", "-u"}, wantCode: 0, wantOut: "101"},
+		{cmd: []string{"touch", "/usr/share/nginx/html/index.html"}, wantCode: 1},
+		{cmd: []string{"touch", "/etc/nginx/x"}, wantCode: 1},
+		{cmd: []string{"touch", "/tmp/x"}, wantCode: 0},
+	} {
+		code, out, err := e.Exec(ctx, id, probe.cmd...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != probe.wantCode || !strings.Contains(out, probe.wantOut) {
+			t.Errorf("%q in the container: exit %d output %q, want exit %d with %q", probe.cmd, code, out, probe.wantCode, probe.wantOut)
+		}
+	}
+
+	start := time.Now()
+	timeout := int(site.Runtime.StopTimeout.Seconds())
+	if err := e.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Since(start)
+	inspect, err = e.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nginx exits 0 on SIGQUIT; a stop that ran out of time would end in SIGKILL (137).
+	if inspect.State.Running || inspect.State.ExitCode != 0 {
+		t.Fatalf("docker stop did not end nginx gracefully: running %v exit code %d", inspect.State.Running, inspect.State.ExitCode)
+	}
+	t.Logf("graceful stop took %s", stopped.Round(time.Millisecond))
+}
+
+func TestPushPullAndNoSecretInImage(t *testing.T) {
+	e := testsupport.RequireEngine(t)
+	ctx := context.Background()
+	tag, id, _ := builtApp(t, e)
+
+	password := "e2e-" + randomHex(t, 16)
+	reg, err := testsupport.StartRegistry("ci", password)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skipf("skipped: %v", err)
+	}
+	t.Cleanup(reg.Stop)
+
+	const repository, imageTag = "e2e/custom-nginx", "v1"
+	pushRef := reg.Addr + "/" + repository + ":" + imageTag
+	if err := e.ImageTag(ctx, tag, pushRef); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.RemoveImage(pushRef) })
+
+	t.Run("without or with wrong credentials the push is refused", func(t *testing.T) {
+		wrong := reg.Auth()
+		wrong.Password = "not-" + password
+		for name, auth := range map[string]*registry.AuthConfig{"none": nil, "wrong password": &wrong} {
+			_, err := e.Push(ctx, pushRef, auth)
+			if err == nil {
+				t.Fatalf("push with %s credentials succeeded", name)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "no basic auth credentials") && !strings.Contains(msg, "unauthorized") {
+				t.Errorf("push with %s credentials: error %q does not say the credentials were refused", name, msg)
+			}
+		}
+	})
+
+	auth := reg.Auth()
+	digest, err := e.Push(ctx, pushRef, &auth)
+	if err != nil {
+		t.Fatalf("push with credentials: %v", err)
+	}
+	registryDigest, err := reg.Digest(ctx, repository, imageTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if registryDigest != digest {
+		t.Fatalf("registry has %s:%s at %s, the push reported %s", repository, imageTag, registryDigest, digest)
+	}
+	t.Logf("pushed %s at %s", pushRef, digest)
+
+	outer := t
+	t.Run("pulling back by digest gives the same image", func(t *testing.T) {
+		// Drop every local name of the image so the pull really fetches it.
+		e.RemoveImage(pushRef)
+		e.RemoveImage(tag)
+		if _, err := e.ImageInspect(ctx, id); err == nil {
+			t.Fatalf("image %s still present locally; the pull would prove nothing", id)
+		}
+		byDigest := reg.Addr + "/" + repository + "@" + digest
+		if err := e.Pull(ctx, byDigest, auth); err != nil {
+			t.Fatal(err)
+		}
+		outer.Cleanup(func() { e.RemoveImage(byDigest) }) // the next subtest uses it
+		pulled, err := e.ImageInspect(ctx, byDigest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pulled.ID != id {
+			t.Fatalf("pulled image ID %s, built %s", pulled.ID, id)
+		}
+	})
+
+	t.Run("the password appears nowhere in the image or its container", func(t *testing.T) {
+		ref := reg.Addr + "/" + repository + "@" + digest
+		created, err := e.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.RemoveContainer(created.ID) })
+
+		places := map[string]func() ([]byte, error){
+			"docker history --no-trunc": func() ([]byte, error) {
+				h, err := e.ImageHistory(ctx, ref)
+				if err != nil {
+					return nil, err
+				}
+				return json.Marshal(h)
+			},
+			"docker image inspect": func() ([]byte, error) {
+				_, raw, err := e.ImageInspectWithRaw(ctx, ref)
+				return raw, err
+			},
+			"docker container inspect": func() ([]byte, error) {
+				_, raw, err := e.ContainerInspectWithRaw(ctx, created.ID, false)
+				return raw, err
+			},
+			"every file of every layer (docker save)": func() ([]byte, error) {
+				return e.SavedFiles(ctx, ref)
+			},
+		}
+		for place, read := range places {
+			content, err := read()
+			if err != nil {
+				t.Fatalf("%s: %v", place, err)
+			}
+			if len(content) == 0 {
+				t.Fatalf("%s: nothing read", place)
+			}
+			if bytes.Contains(content, []byte(password)) {
+				t.Errorf("the registry password is in %s", place)
+			}
+		}
+	})
+}
+
+// TestSavedFilesReadsLayers keeps the secret scan honest: the scan must find what is in the image.
+func TestSavedFilesReadsLayers(t *testing.T) {
+	e := testsupport.RequireEngine(t)
+	tag, _, _ := builtApp(t, e)
+	content, err := e.SavedFiles(context.Background(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(appDir + "/html/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(content, page) {
+		t.Fatal("docker save contents do not include the page: the secret scan would be blind")
+	}
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make up` / `make destroy`: one command for a newcomer.
+# - Uses the backend you are logged in to; if none, a local file backend in .state/
+#   (git-ignored) with a passphrase file it creates once (.state/passphrase).
+# - Creates or selects the stack ($STACK, default dev).
+# - With no registry credentials configured it runs the no-account mode (push=false):
+#   the page is built and served on this machine, nothing is pushed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+action=${1:?usage: scripts/stack.sh up|destroy}
+stack=${STACK:-dev}
+pulumi=${PULUMI:-pulumi}
+state_dir=$PWD/.state
+
+die() { echo "make $action: $*" >&2; exit 1; }
+
+command -v "$pulumi" >/dev/null 2>&1 ||
+  die "the Pulumi CLI ($pulumi) is not installed. Install it: https://www.pulumi.com/docs/iac/download-install/ (Linux/macOS: curl -fsSL https://get.pulumi.com | sh), then run make $action again."
+command -v go >/dev/null 2>&1 ||
+  die "Go is not installed (the program is Go). Install it: https://go.dev/doc/install"
+docker version >/dev/null 2>&1 ||
+  die "Docker is not reachable (docker version failed). Start Docker Desktop or the docker service, then run make $action again."
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami --non-interactive >/dev/null 2>&1; then
+  mkdir -p "$state_dir"
+  export PULUMI_BACKEND_URL="file://$state_dir"
+  if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    if [ ! -f "$state_dir/passphrase" ]; then
+      (umask 077 && head -c 32 /dev/urandom | base64 >"$state_dir/passphrase")
+      echo "created $state_dir/passphrase: it encrypts this stack's secrets; keep it (it is git-ignored)"
+    fi
+    export PULUMI_CONFIG_PASSPHRASE_FILE="$state_dir/passphrase"
+  fi
+  echo "backend: local files in $state_dir (not logged in to any Pulumi backend)"
+fi
+
+"$pulumi" stack select --create --non-interactive "$stack"
+
+# The no-account mode is chosen here, not by the program: push=false is set only when the
+# user set neither push nor registryUsername, and taken back once credentials appear.
+marker=$state_dir/push-false-set-by-make-up.$stack
+has() { "$pulumi" config get "$1" >/dev/null 2>&1; }
+if [ "$action" = up ]; then
+  if ! has registryUsername && ! has push; then
+    mkdir -p "$state_dir" && touch "$marker"
+    "$pulumi" config set push false
+    echo "no registry credentials: no-account mode (push=false), the image is built and run here, nothing is pushed."
+    echo "to push to Docker Hub: pulumi config set registryUsername <user>; pulumi config set --secret registryPassword <token>; make up"
+  elif has registryUsername && [ -f "$marker" ]; then
+    "$pulumi" config rm push
+    rm -f "$marker"
+    echo "registry credentials found: pushing (push=true)"
+  fi
+  exec "$pulumi" up --yes --skip-preview
+fi
+exec "$pulumi" "$action" --yes --skip-preview
