@@ -175,21 +175,32 @@ func ContainerConfig(rt site.RuntimeSpec, img string, hostPort int) (*container.
 // the base URL it serves on. The container is removed when the test ends.
 func (e *Engine) RunHardened(t testing.TB, img string) (id, baseURL string) {
 	t.Helper()
-	ctx := context.Background()
 	cfg, hostCfg := ContainerConfig(site.Runtime, img, 0)
+	id, baseURL, err := e.Start(context.Background(), cfg, hostCfg)
+	if id != "" {
+		t.Cleanup(func() { e.RemoveContainer(id) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, baseURL
+}
+
+// Start creates and starts a container and returns its ID and the URL of its first
+// published port. On error the ID is still returned when the container was created.
+func (e *Engine) Start(ctx context.Context, cfg *container.Config, hostCfg *container.HostConfig) (id, baseURL string, err error) {
 	created, err := e.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	t.Cleanup(func() { e.RemoveContainer(created.ID) })
 	if err := e.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
+		return created.ID, "", err
 	}
-	baseURL, err = e.PublishedURL(ctx, created.ID, site.Runtime.ContainerPort)
-	if err != nil {
-		t.Fatal(err)
+	for port := range cfg.ExposedPorts {
+		baseURL, err = e.PublishedURL(ctx, created.ID, port.Int())
+		return created.ID, baseURL, err
 	}
-	return created.ID, baseURL
+	return created.ID, "", nil
 }
 
 // PublishedURL is http://host:port/ where the container's port is published.

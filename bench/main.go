@@ -1,0 +1,317 @@
+// Command bench measures the image and the program: bytes the project adds to the base,
+// container start to first page and to healthy, page throughput against the stock base,
+// and the Go builds behind every `pulumi up`. It prints a Markdown table and writes it to
+// bench/results/ so that runs can be compared. Run it with `make bench`.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/testsupport"
+)
+
+func main() {
+	starts := flag.Int("starts", 20, "container starts to time")
+	conns := flag.Int("connections", 50, "wrk connections")
+	duration := flag.Duration("duration", 15*time.Second, "wrk duration per image")
+	skipCold := flag.Bool("skip-cold-build", false, "skip the cold (empty GOCACHE) go build")
+	flag.Parse()
+	if err := run(*starts, *conns, *duration, *skipCold); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type table struct{ rows [][3]string }
+
+func (t *table) add(what, value, note string) {
+	t.rows = append(t.rows, [3]string{what, value, note})
+	fmt.Fprintf(os.Stderr, "  %-55s %s\n", what, value)
+}
+
+func (t *table) markdown() string {
+	var b strings.Builder
+	b.WriteString("| measure | value | note |\n|---|---|---|\n")
+	for _, r := range t.rows {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+	return b.String()
+}
+
+func run(starts, conns int, duration time.Duration, skipCold bool) error {
+	ctx := context.Background()
+	e, err := testsupport.ConnectEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	base, err := testsupport.BaseImage("app")
+	if err != nil {
+		return err
+	}
+	var t table
+
+	tag := fmt.Sprintf("custom-nginx-bench/app:%d", os.Getpid())
+	defer e.RemoveImage(tag)
+	if _, err := e.BuildApp(ctx, "app", tag, base); err != nil {
+		return fmt.Errorf("%w (set %s to a local base, e.g. $(make standin))", err, testsupport.BaseImageEnv)
+	}
+
+	// 1. Size.
+	added, total, err := e.AddedBytes(ctx, tag, base)
+	if err != nil {
+		return err
+	}
+	t.add("bytes the project's layers add over the base", fmt.Sprintf("%d B (%.1f KiB)", added, float64(added)/1024), "goal ≤ 16 KiB; base "+base)
+	t.add("image size", fmt.Sprintf("%.1f MB", float64(total)/1e6), "uncompressed")
+
+	// 2. Start to first 200 and to healthy, hardened settings.
+	var served, healthy []time.Duration
+	for i := 0; i < starts; i++ {
+		s, h, err := timeStart(ctx, e, tag)
+		if err != nil {
+			return err
+		}
+		served, healthy = append(served, s), append(healthy, h)
+	}
+	t.add("container start → first HTTP 200 of the page", stats(served), fmt.Sprintf("%d starts, hardened runtime, create+start+serve", starts))
+	t.add("container start → healthy", stats(healthy), fmt.Sprintf("healthcheck interval %s", site.Runtime.Health.Interval))
+
+	// 3. Throughput: the project's image against the stock base serving the same page.
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.add("throughput", "skipped", "no wrk (apt-get install -y wrk)")
+	} else {
+		stockTag := fmt.Sprintf("custom-nginx-bench/stock:%d", os.Getpid())
+		defer e.RemoveImage(stockTag)
+		if err := buildStock(ctx, e, base, stockTag); err != nil {
+			return err
+		}
+		ours, err := throughput(ctx, e, tag, true, conns, duration)
+		if err != nil {
+			return err
+		}
+		stock, err := throughput(ctx, e, stockTag, false, conns, duration)
+		if err != nil {
+			return err
+		}
+		note := fmt.Sprintf("wrk -c%d -d%s -t2 through the published port, same page", conns, duration)
+		t.add("page requests/s, project image (hardened)", ours.String(), note)
+		t.add("page requests/s, stock base config", stock.String(), note)
+		t.add("project ÷ stock", fmt.Sprintf("%.2f", ours.rps/stock.rps), "≥ 1 means at least as fast")
+	}
+
+	// 4. Go builds of the Pulumi program.
+	if err := goBuilds(&t, skipCold); err != nil {
+		return err
+	}
+
+	// 5. Pulumi runs.
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		t.add("pulumi up / no-op up / page change / destroy", "skipped", "no Pulumi CLI, Go language host or provider plugins here; `make acceptance` runs where they exist")
+	}
+
+	host, _ := os.Hostname()
+	report := fmt.Sprintf("Machine: %s, %d cores, %s/%s, %s; base %s; %s\n\n%s",
+		host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), base, time.Now().UTC().Format(time.RFC3339), t.markdown())
+	fmt.Println(report)
+	if err := os.MkdirAll("bench/results", 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join("bench/results", time.Now().UTC().Format("20060102T150405Z")+".md")
+	if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "written to", path)
+	return nil
+}
+
+// timeStart starts a hardened container and times the first 200 and healthy from the start call.
+func timeStart(ctx context.Context, e *testsupport.Engine, img string) (served, healthy time.Duration, err error) {
+	cfg, hostCfg := testsupport.ContainerConfig(site.Runtime, img, 0)
+	begin := time.Now()
+	id, url, err := e.Start(ctx, cfg, hostCfg)
+	if id != "" {
+		defer e.RemoveContainer(id)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+		return 0, 0, err
+	}
+	served = time.Since(begin)
+	if _, err := e.WaitHealthy(ctx, id, 60*time.Second); err != nil {
+		return 0, 0, err
+	}
+	return served, time.Since(begin), nil
+}
+
+func stats(ds []time.Duration) string {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	median := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+	}
+	return fmt.Sprintf("median %s, max %s", median.Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond))
+}
+
+// buildStock builds the base with only the page replaced: the stock config serving our page.
+func buildStock(ctx context.Context, e *testsupport.Engine, base, tag string) error {
+	page, err := os.ReadFile("app/html/index.html")
+	if err != nil {
+		return err
+	}
+	dockerfile := "FROM " + base + "\nCOPY index.html /usr/share/nginx/html/index.html\n"
+	ctxTar, err := tarOf(map[string][]byte{"Dockerfile": []byte(dockerfile), "index.html": page})
+	if err != nil {
+		return err
+	}
+	resp, err := e.ImageBuild(ctx, ctxTar, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, Version: build.BuilderV1})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
+}
+
+type load struct {
+	rps    float64
+	errors int
+}
+
+func (l load) String() string { return fmt.Sprintf("%.0f (errors %d)", l.rps, l.errors) }
+
+var (
+	rpsLine    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	non2xxLine = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	socketLine = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func throughput(ctx context.Context, e *testsupport.Engine, img string, hardened bool, conns int, d time.Duration) (load, error) {
+	var cfg *container.Config
+	var hostCfg *container.HostConfig
+	if hardened {
+		cfg, hostCfg = testsupport.ContainerConfig(site.Runtime, img, 0)
+	} else {
+		port := nat.Port("80/tcp")
+		cfg = &container.Config{Image: img, ExposedPorts: nat.PortSet{port: {}}}
+		hostCfg = &container.HostConfig{PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: "0"}}}}
+	}
+	id, url, err := e.Start(ctx, cfg, hostCfg)
+	if id != "" {
+		defer e.RemoveContainer(id)
+	}
+	if err != nil {
+		return load{}, err
+	}
+	if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+		return load{}, err
+	}
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", conns), "-d"+d.String(), url).CombinedOutput()
+	if err != nil {
+		return load{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	m := rpsLine.FindSubmatch(out)
+	if m == nil {
+		return load{}, fmt.Errorf("wrk printed no Requests/sec:\n%s", out)
+	}
+	var l load
+	l.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := non2xxLine.FindSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(string(m[1]))
+		l.errors += n
+	}
+	if m := socketLine.FindSubmatch(out); m != nil {
+		for _, g := range m[1:] {
+			n, _ := strconv.Atoi(string(g))
+			l.errors += n
+		}
+	}
+	return l, nil
+}
+
+// goBuilds times the builds the Go language host does on `pulumi up`: into a fresh temp
+// file (no buildTarget) and into the fixed buildTarget, which Go skips relinking.
+func goBuilds(t *table, skipCold bool) error {
+	tmp, err := os.MkdirTemp("", "custom-nginx-bench-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	timeBuild := func(out string, env ...string) (time.Duration, error) {
+		cmd := exec.Command("go", "build", "-o", out, ".")
+		cmd.Env = append(os.Environ(), env...)
+		begin := time.Now()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("go build: %v\n%s", err, b)
+		}
+		return time.Since(begin), nil
+	}
+	if !skipCold {
+		cold, err := timeBuild(filepath.Join(tmp, "cold"), "GOCACHE="+filepath.Join(tmp, "gocache"))
+		if err != nil {
+			return err
+		}
+		t.add("go build, cold (empty GOCACHE)", cold.Round(10*time.Millisecond).String(), "first `pulumi up` on a machine")
+	}
+	target := filepath.Join(tmp, "target")
+	if _, err := timeBuild(target); err != nil { // warm the cache and the target
+		return err
+	}
+	var fresh, noop []time.Duration
+	for i := 0; i < 5; i++ {
+		d, err := timeBuild(filepath.Join(tmp, fmt.Sprintf("fresh-%d", i)))
+		if err != nil {
+			return err
+		}
+		fresh = append(fresh, d)
+		d, err = timeBuild(target)
+		if err != nil {
+			return err
+		}
+		noop = append(noop, d)
+	}
+	t.add("go build into a fresh file, warm cache", stats(fresh), "what each `pulumi up` costs without buildTarget")
+	t.add("go build into the unchanged buildTarget", stats(noop), "what each `pulumi up` costs with buildTarget: no relink")
+	info, err := os.Stat(target)
+	if err != nil {
+		return err
+	}
+	t.add("program binary size", fmt.Sprintf("%.1f MB", float64(info.Size())/1e6), "")
+	return nil
+}
+
+func tarOf(files map[string][]byte) (io.Reader, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(content); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
+}
