@@ -37,17 +37,19 @@ fi
 
 "$pulumi" stack select --create --non-interactive "$stack"
 
-# The no-account mode is chosen here, not by the program: push=false is set only when the
-# user set neither push nor registryUsername, and taken back once credentials appear.
+# The no-account mode is chosen here, not by the program: without registryUsername a push
+# could only fail, so push=false is set (and taken back once credentials appear).
 marker=$state_dir/push-false-set-by-make-up.$stack
-has() { "$pulumi" config get "$1" >/dev/null 2>&1; }
+value() { "$pulumi" config get "$1" 2>/dev/null || true; }
 if [ "$action" = up ]; then
-  if ! has registryUsername && ! has push; then
-    mkdir -p "$state_dir" && touch "$marker"
-    "$pulumi" config set push false
+  if [ -z "$(value registryUsername)" ]; then
+    if [ "$(value push)" != false ]; then
+      mkdir -p "$state_dir" && touch "$marker"
+      "$pulumi" config set push false
+    fi
     echo "no registry credentials: no-account mode (push=false), the image is built and run here, nothing is pushed."
     echo "to push to Docker Hub: pulumi config set registryUsername <user>; pulumi config set --secret registryPassword <token>; make up"
-  elif has registryUsername && [ -f "$marker" ]; then
+  elif [ -f "$marker" ]; then
     "$pulumi" config rm push
     rm -f "$marker"
     echo "registry credentials found: pushing (push=true)"
