@@ -1,0 +1,41 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// TestShellScriptsPassShellcheck lints every shell script of the project, the smoke check
+// that runs on users' machines included.
+func TestShellScriptsPassShellcheck(t *testing.T) {
+	bin, err := exec.LookPath("shellcheck")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no shellcheck (.ci/run should have installed it)")
+		}
+		t.Skip("skipped: no shellcheck on this machine; apt-get install -y shellcheck")
+	}
+	for _, script := range []struct{ path, shell string }{
+		{"../internal/site/smoke.sh", "sh"},
+		{"../scripts/stack.sh", "bash"},
+		{"../test/standin-base.sh", "bash"},
+		{"../bench/run.sh", "bash"},
+		{"../.ci/run", "bash"},
+	} {
+		if out, err := exec.Command(bin, "-s", script.shell, script.path).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck %s: %v\n%s", script.path, err, out)
+		}
+	}
+}
+
+// TestGofmt keeps the Go sources formatted.
+func TestGofmt(t *testing.T) {
+	out, err := exec.Command("gofmt", "-l", "..").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gofmt: %v\n%s", err, out)
+	}
+	if len(out) > 0 {
+		t.Fatalf("not gofmt-ed:\n%s", out)
+	}
+}
