@@ -72,7 +72,7 @@ func run(starts, conns int, duration time.Duration, skipCold bool) error {
 
 	tag := fmt.Sprintf("custom-nginx-bench/app:%d", os.Getpid())
 	defer e.RemoveImage(tag)
-	if _, err := e.BuildApp(ctx, "app", tag, base); err != nil {
+	if _, err := e.BuildApp(ctx, testsupport.AppBuild{Dir: "app", Tag: tag, Base: base}); err != nil {
 		return fmt.Errorf("%w (set %s to a local base, e.g. $(make standin))", err, testsupport.BaseImageEnv)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,26 +30,65 @@ func randomHex(t *testing.T, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// builtApp builds app/ on the test base once per test and removes the tag at the end.
-func builtApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+// ownApp builds a distinct image of app/ (no cache, so no other tag shares it) and removes
+// the tag when the test ends: for a test that deletes the image.
+func ownApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
 	t.Helper()
-	base, err := testsupport.BaseImage(appDir)
+	tag = "custom-nginx-e2e/app:" + randomHex(t, 6)
+	t.Cleanup(func() { e.RemoveImage(tag) })
+	id, base, err := buildApp(e, tag, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag = "custom-nginx-e2e/app:" + randomHex(t, 6)
-	t.Cleanup(func() { e.RemoveImage(tag) })
-	id, err = e.BuildApp(context.Background(), appDir, tag, base)
-	if err != nil {
-		t.Fatalf("%v\n(set %s to a base image present on this machine, e.g. the stand-in from test/standin-base.sh)", err, testsupport.BaseImageEnv)
-	}
-	t.Logf("built %s (%s) on %s", tag, id[:19], base)
 	return tag, id, base
+}
+
+func buildApp(e *testsupport.Engine, tag string, noCache bool) (id, base string, err error) {
+	base, err = testsupport.BaseImage(appDir)
+	if err != nil {
+		return "", "", err
+	}
+	id, err = e.BuildApp(context.Background(), testsupport.AppBuild{Dir: appDir, Tag: tag, Base: base, NoCache: noCache})
+	if err != nil {
+		return "", "", fmt.Errorf("%w\n(set %s to a base image present on this machine, e.g. the stand-in from test/standin-base.sh)", err, testsupport.BaseImageEnv)
+	}
+	return id, base, nil
+}
+
+// shared is one build of app/ for the tests that only read it; TestMain removes it.
+var shared struct {
+	once          sync.Once
+	tag, id, base string
+	err           error
+}
+
+func sharedApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.tag = "custom-nginx-e2e/app:shared-" + randomHex(t, 6)
+		shared.id, shared.base, shared.err = buildApp(e, shared.tag, false)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.tag, shared.id, shared.base
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.tag != "" {
+		// The tests' engine clients are closed by now.
+		if e, err := testsupport.ConnectEngine(context.Background()); err == nil {
+			e.RemoveImage(shared.tag)
+			e.Close()
+		}
+	}
+	os.Exit(code)
 }
 
 func TestImageMetadata(t *testing.T) {
 	e := testsupport.RequireEngine(t)
-	tag, _, base := builtApp(t, e)
+	tag, _, base := sharedApp(t, e)
 	inspect, err := e.ImageInspect(context.Background(), tag)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +122,7 @@ func TestImageMetadata(t *testing.T) {
 // limit is the benchmark's business.
 func TestImageAddsLittle(t *testing.T) {
 	e := testsupport.RequireEngine(t)
-	tag, _, base := builtApp(t, e)
+	tag, _, base := sharedApp(t, e)
 	added, total, err := e.AddedBytes(context.Background(), tag, base)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +136,7 @@ func TestImageAddsLittle(t *testing.T) {
 func TestHardenedContainerServesTheSite(t *testing.T) {
 	e := testsupport.RequireEngine(t)
 	ctx := context.Background()
-	tag, _, _ := builtApp(t, e)
+	tag, _, _ := sharedApp(t, e)
 	id, baseURL := e.RunHardened(t, tag)
 
 	served, err := testsupport.WaitServed(baseURL, 10*time.Second)
@@ -161,7 +201,7 @@ func TestHardenedContainerServesTheSite(t *testing.T) {
 func TestPushPullAndNoSecretInImage(t *testing.T) {
 	e := testsupport.RequireEngine(t)
 	ctx := context.Background()
-	tag, id, _ := builtApp(t, e)
+	tag, id, _ := ownApp(t, e)
 
 	password := "e2e-" + randomHex(t, 16)
 	reg, err := testsupport.StartRegistry("ci", password)
@@ -276,7 +316,7 @@ func TestPushPullAndNoSecretInImage(t *testing.T) {
 // TestSavedFilesReadsLayers keeps the secret scan honest: the scan must find what is in the image.
 func TestSavedFilesReadsLayers(t *testing.T) {
 	e := testsupport.RequireEngine(t)
-	tag, _, _ := builtApp(t, e)
+	tag, _, _ := sharedApp(t, e)
 	content, err := e.SavedFiles(context.Background(), tag)
 	if err != nil {
 		t.Fatal(err)

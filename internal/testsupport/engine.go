@@ -82,9 +82,17 @@ func BaseImage(appDir string) (string, error) {
 	return string(m[1]), nil
 }
 
-// BuildApp builds the context in appDir as the stack does (platform, base build arg),
-// tags it, and returns the image ID.
-func (e *Engine) BuildApp(ctx context.Context, appDir, tag, base string) (string, error) {
+// AppBuild is one build of the app/ context.
+type AppBuild struct {
+	Dir, Tag, Base string
+	// NoCache builds a distinct image (new layer timestamps) instead of reusing a cached one.
+	NoCache bool
+}
+
+// BuildApp builds the context as the stack does (platform, base build arg), tags it, and
+// returns the image ID.
+func (e *Engine) BuildApp(ctx context.Context, b AppBuild) (string, error) {
+	appDir, tag, base := b.Dir, b.Tag, b.Base
 	excludes, err := dockerignore(appDir)
 	if err != nil {
 		return "", err
@@ -98,6 +106,7 @@ func (e *Engine) BuildApp(ctx context.Context, appDir, tag, base string) (string
 	defer tarball.Close()
 	resp, err := e.ImageBuild(ctx, tarball, build.ImageBuildOptions{
 		Tags:        []string{tag},
+		NoCache:     b.NoCache,
 		BuildArgs:   map[string]*string{site.BaseImageArg: &base},
 		Platform:    site.Platform,
 		Remove:      true,
