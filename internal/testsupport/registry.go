@@ -33,7 +33,7 @@ type Registry struct {
 func StartRegistry(user, password string) (*Registry, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		return nil, fmt.Errorf("no registry binary: %w (apt-get install -y docker-registry)", err)
+		return nil, fmt.Errorf("no registry binary: %w", err)
 	}
 	port, err := FreePort()
 	if err != nil {
