@@ -1,6 +1,6 @@
 module github.com/example/custom-nginx
 
-go 1.26.8
+go 1.26.6
 
 require (
 	github.com/distribution/reference v0.6.0

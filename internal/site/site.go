@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,7 +99,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		SkipPush: pulumi.Bool(true),
 		Build: &docker.DockerBuildArgs{
 			Context:        pulumi.String(args.AppDir),
-			Dockerfile:     pulumi.String(filepath.Join(args.AppDir, "Dockerfile")),
+			Dockerfile:     pulumi.String(path.Join(args.AppDir, "Dockerfile")), // same on every OS
 			Platform:       pulumi.String(Platform),
 			Args:           buildArgs,
 			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
