@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: test acceptance standin up destroy bench
+.PHONY: test acceptance standin up destroy env bench
 
 ## test: vet and run every test (unit, nginx, engine and registry, acceptance in its skip form)
 test:
@@ -28,3 +28,7 @@ destroy:
 ## bench: print image size, start time, throughput and build figures; saved under bench/results/
 bench:
 	@bench/run.sh
+
+## env: print the exports that point plain `pulumi` commands at make up's backend: eval "$(make -s env)"
+env:
+	@scripts/stack.sh env

@@ -15,7 +15,7 @@ func TestMakeUpNamesWhatIsMissing(t *testing.T) {
 	}
 	_, statErr := os.Stat("../.state")
 	hadState := statErr == nil
-	for _, target := range []string{"up", "destroy"} {
+	for _, target := range []string{"up", "destroy", "env"} {
 		cmd := exec.Command("make", "-s", target)
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "PULUMI=pulumi-not-installed-here")

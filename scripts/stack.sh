@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make up` / `make destroy`: one command for a newcomer.
+# `make up` / `make destroy`: one command for a newcomer; `eval "$(make -s env)"` points
+# plain `pulumi` commands in this shell at the same backend.
 # - Uses the backend you are logged in to; if none, a local file backend in .state/
 #   (git-ignored) with a passphrase file it creates once (.state/passphrase).
 # - Creates or selects the stack ($STACK, default dev).
@@ -8,19 +9,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-action=${1:?usage: scripts/stack.sh up|destroy}
+action=${1:?usage: scripts/stack.sh up|destroy|env}
 stack=${STACK:-dev}
 pulumi=${PULUMI:-pulumi}
 state_dir=$PWD/.state
 
 die() { echo "make $action: $*" >&2; exit 1; }
+say() { echo "$*" >&2; }
 
 command -v "$pulumi" >/dev/null 2>&1 ||
   die "the Pulumi CLI ($pulumi) is not installed. Install it: https://www.pulumi.com/docs/iac/download-install/ (Linux/macOS: curl -fsSL https://get.pulumi.com | sh), then run make $action again."
-command -v go >/dev/null 2>&1 ||
-  die "Go is not installed (the program is Go). Install it: https://go.dev/doc/install"
-docker version >/dev/null 2>&1 ||
-  die "Docker is not reachable (docker version failed). Start Docker Desktop or the docker service, then run make $action again."
+if [ "$action" != env ]; then
+  command -v go >/dev/null 2>&1 ||
+    die "Go is not installed (the program is Go). Install it: https://go.dev/doc/install"
+  docker version >/dev/null 2>&1 ||
+    die "Docker is not reachable (docker version failed). Start Docker Desktop or the docker service, then run make $action again."
+fi
 
 if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami --non-interactive >/dev/null 2>&1; then
   mkdir -p "$state_dir"
@@ -28,11 +32,18 @@ if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami --non-interactive >/de
   if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
     if [ ! -f "$state_dir/passphrase" ]; then
       (umask 077 && head -c 32 /dev/urandom | base64 >"$state_dir/passphrase")
-      echo "created $state_dir/passphrase: it encrypts this stack's secrets; keep it (it is git-ignored)"
+      say "created $state_dir/passphrase: it encrypts this stack's secrets; keep it (it is git-ignored)"
     fi
     export PULUMI_CONFIG_PASSPHRASE_FILE="$state_dir/passphrase"
   fi
-  echo "backend: local files in $state_dir (not logged in to any Pulumi backend)"
+  say "backend: local files in $state_dir (not logged in to any Pulumi backend); for plain pulumi commands: eval \"\$(make -s env)\""
+fi
+
+if [ "$action" = env ]; then
+  for name in PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE_FILE; do
+    [ -n "${!name:-}" ] && printf 'export %s=%q\n' "$name" "${!name}"
+  done
+  exit 0
 fi
 
 "$pulumi" stack select --create --non-interactive "$stack"
@@ -47,12 +58,12 @@ if [ "$action" = up ]; then
       mkdir -p "$state_dir" && touch "$marker"
       "$pulumi" config set push false
     fi
-    echo "no registry credentials: no-account mode (push=false), the image is built and run here, nothing is pushed."
-    echo "to push to Docker Hub: pulumi config set registryUsername <user>; pulumi config set --secret registryPassword <token>; make up"
+    say "no registry credentials: no-account mode (push=false), the image is built and run here, nothing is pushed."
+    say "to push to Docker Hub: pulumi config set registryUsername <user>; pulumi config set --secret registryPassword <token>; make up"
   elif [ -f "$marker" ]; then
     "$pulumi" config rm push
     rm -f "$marker"
-    echo "registry credentials found: pushing (push=true)"
+    say "registry credentials found: pushing (push=true)"
   fi
   exec "$pulumi" up --yes --skip-preview
 fi
