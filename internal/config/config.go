@@ -151,7 +151,7 @@ func Load(src Source, defaults map[string]string) (Config, error) {
 	}
 
 	if cfg.BaseImage != "" {
-		if err := validateBaseImage(cfg.BaseImage); err != nil {
+		if err := ValidateBaseImage(cfg.BaseImage); err != nil {
 			refuse(KeyBaseImage, "%v; fix: pulumi config set baseImage nginx:<version>-alpine (or pulumi config rm baseImage for the Dockerfile's pinned default)", err)
 		}
 	}
@@ -196,7 +196,8 @@ func validateRepository(server, repository string, push bool) error {
 // tagProbe is any valid name: a tag's validity does not depend on the repository.
 var tagProbe, _ = reference.WithName("probe")
 
-func validateBaseImage(image string) error {
+// ValidateBaseImage accepts an image reference pinned by a tag other than latest or a digest.
+func ValidateBaseImage(image string) error {
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
 		return fmt.Errorf("%q is not an image reference: %v", image, err)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	archive "github.com/moby/go-archive"
 	"github.com/moby/patternmatcher/ignorefile"
 
@@ -68,15 +68,28 @@ func BaseImage(appDir string) (string, error) {
 	if base := os.Getenv(BaseImageEnv); base != "" {
 		return base, nil
 	}
-	dockerfile, err := os.ReadFile(filepath.Join(appDir, "Dockerfile"))
+	return DefaultBaseImage(appDir)
+}
+
+// DefaultBaseImage is the default of the Dockerfile's base image build arg.
+func DefaultBaseImage(appDir string) (string, error) {
+	f, err := os.Open(filepath.Join(appDir, "Dockerfile"))
 	if err != nil {
 		return "", err
 	}
-	m := regexp.MustCompile(`(?m)^ARG ` + site.BaseImageArg + `=(\S+)`).FindSubmatch(dockerfile)
-	if m == nil {
-		return "", fmt.Errorf("%s/Dockerfile declares no default for ARG %s", appDir, site.BaseImageArg)
+	defer f.Close()
+	parsed, err := parser.Parse(f)
+	if err != nil {
+		return "", err
 	}
-	return string(m[1]), nil
+	for _, n := range parsed.AST.Children {
+		if strings.EqualFold(n.Value, "ARG") && n.Next != nil {
+			if name, value, ok := strings.Cut(n.Next.Value, "="); ok && name == site.BaseImageArg {
+				return value, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s/Dockerfile declares no default for ARG %s", appDir, site.BaseImageArg)
 }
 
 // AppBuild is one build of the app/ context.
