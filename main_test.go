@@ -33,11 +33,11 @@ const (
 
 // registered is one resource the program registered, as the mock monitor saw it.
 type registered struct {
-	typ    string
-	name   string
-	inputs resource.PropertyMap
-	deps   []string
-	opts   *struct{ deleteBeforeReplace bool }
+	typ                 string
+	name                string
+	inputs              resource.PropertyMap
+	deps                []string
+	deleteBeforeReplace bool
 }
 
 // recorder is a Pulumi mock that records every resource and answers like the providers.
@@ -52,7 +52,7 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	reg := registered{typ: args.TypeToken, name: args.Name, inputs: args.Inputs}
 	if rpc := args.RegisterRPC; rpc != nil {
 		reg.deps = rpc.GetDependencies()
-		reg.opts = &struct{ deleteBeforeReplace bool }{rpc.GetDeleteBeforeReplace()}
+		reg.deleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 	}
 	r.resources = append(r.resources, reg)
 
@@ -229,7 +229,7 @@ func TestPushStackResources(t *testing.T) {
 	if port["internal"].NumberValue() != 8080 || port["external"].NumberValue() != 8080 {
 		t.Errorf("port mapping %v, want 8080->8080", port)
 	}
-	if !container.opts.deleteBeforeReplace {
+	if !container.deleteBeforeReplace {
 		t.Error("Container needs deleteBeforeReplace: two containers cannot bind one host port")
 	}
 	if !dependsOn(container.deps, "RegistryImage") {
@@ -508,5 +508,3 @@ func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
-
-func itoa(i int) string { return fmt.Sprint(i) }
