@@ -9,8 +9,11 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -v ./...
 
-## acceptance: pulumi up/destroy through the Automation API (needs the Pulumi CLI and plugins)
+## acceptance: pulumi up, the faults a deployment meets, destroy, through the Automation API
+## (needs the Pulumi CLI; installs the provider plugins at the versions go.mod pins, a no-op once there)
 acceptance:
+	pulumi plugin install resource docker $$($(GO) list -m -f '{{.Version}}' github.com/pulumi/pulumi-docker/sdk/v4)
+	pulumi plugin install resource command $$($(GO) list -m -f '{{.Version}}' github.com/pulumi/pulumi-command/sdk)
 	$(GO) test -count=1 -v -run TestAcceptance ./e2e/
 
 ## standin: build the offline stand-in for the nginx Alpine base and print its tag

@@ -4,6 +4,7 @@ package main
 import (
 	_ "embed"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
@@ -21,8 +22,18 @@ func main() {
 		for name, value := range outputs {
 			ctx.Export(name, value)
 		}
-		return err
+		return eachProblem(err)
 	})
+}
+
+// eachProblem hands the SDK every problem of a joined error as an error of its own. Run
+// reports the program's error through go-multierror, which counts and bullets only errors
+// of its own type: a joined error would read "1 error occurred" above three problems.
+func eachProblem(err error) error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		return multierror.Append(nil, joined.Unwrap()...)
+	}
+	return err
 }
 
 // stack declares the stack and returns its outputs.

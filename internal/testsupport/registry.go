@@ -25,6 +25,7 @@ type Registry struct {
 	User     string
 	Password string
 
+	bin string
 	cmd *exec.Cmd
 	dir string
 }
@@ -43,15 +44,17 @@ func StartRegistry(user, password string) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password, dir: dir}
-	if err := r.start(bin); err != nil {
+	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password, bin: bin, dir: dir}
+	if err := r.Start(); err != nil {
 		r.Stop()
 		return nil, err
 	}
 	return r, nil
 }
 
-func (r *Registry) start(bin string) error {
+// Start starts the registry process on r.Addr with r's storage: after Kill, the same
+// registry with the same content comes back.
+func (r *Registry) Start() error {
 	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.DefaultCost)
 	if err != nil {
 		return err
@@ -86,7 +89,7 @@ auth:
 		return err
 	}
 	defer log.Close()
-	r.cmd = exec.Command(bin, "serve", configPath)
+	r.cmd = exec.Command(r.bin, "serve", configPath)
 	r.cmd.Stdout, r.cmd.Stderr = log, log
 	if err := r.cmd.Start(); err != nil {
 		return err
@@ -107,12 +110,18 @@ auth:
 	return fmt.Errorf("registry on %s not ready after 15s; its log:\n%s", r.Addr, logged)
 }
 
-// Stop ends the registry process this package started and removes its storage.
-func (r *Registry) Stop() {
+// Kill ends the registry process this package started and keeps its storage.
+func (r *Registry) Kill() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill()
 		_ = r.cmd.Wait()
+		r.cmd = nil
 	}
+}
+
+// Stop ends the registry process and removes its storage.
+func (r *Registry) Stop() {
+	r.Kill()
 	_ = os.RemoveAll(r.dir)
 }
 
