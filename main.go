@@ -3,6 +3,7 @@ package main
 
 import (
 	_ "embed"
+	"os"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -42,7 +43,12 @@ func stack(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(contextSource{ctx}, defaults)
+	// The engine the docker provider talks to: its host config, else DOCKER_HOST.
+	dockerHost, ok := ctx.GetConfig("docker:host")
+	if !ok {
+		dockerHost = os.Getenv("DOCKER_HOST")
+	}
+	cfg, err := config.Load(contextSource{ctx}, defaults, dockerHost)
 	if err != nil {
 		return nil, err // before any resource is registered: nothing is created
 	}

@@ -191,11 +191,13 @@ func TestPushStackResources(t *testing.T) {
 		"skipPush":         "true",
 		"build.context":    "app",
 		"build.dockerfile": "app/Dockerfile",
-		"build.platform":   "linux/amd64",
 	} {
 		if got := str(t, image, strings.Split(path, ".")...); got != want {
 			t.Errorf("Image %s = %q, want %q", path, got, want)
 		}
+	}
+	if platform := image["build"].ObjectValue()["platform"]; !platform.IsNull() {
+		t.Errorf("no platform configured, yet build.platform %v: the engine's own must apply", platform)
 	}
 	if args := image["build"].ObjectValue()["args"]; !args.IsNull() && len(args.ObjectValue()) != 0 {
 		t.Errorf("no baseImage configured, yet build args %v: the Dockerfile's pinned default must apply", args)
@@ -226,8 +228,8 @@ func TestPushStackResources(t *testing.T) {
 		t.Errorf("Container name = %q", got)
 	}
 	port := container.inputs["ports"].ArrayValue()[0].ObjectValue()
-	if port["internal"].NumberValue() != 8080 || port["external"].NumberValue() != 8080 {
-		t.Errorf("port mapping %v, want 8080->8080", port)
+	if port["internal"].NumberValue() != 8080 || port["external"].NumberValue() != 8080 || port["ip"].StringValue() != "0.0.0.0" {
+		t.Errorf("port mapping %v, want 0.0.0.0:8080->8080", port)
 	}
 	if !container.deleteBeforeReplace {
 		t.Error("Container needs deleteBeforeReplace: two containers cannot bind one host port")
@@ -347,6 +349,54 @@ func TestNoPushRegistersNoRegistryImage(t *testing.T) {
 	}
 	if got := d.outputs["imageRef"].value; got != testImageID {
 		t.Errorf("imageRef %v, want the local image ID", got)
+	}
+}
+
+// TestPlatformAndWhereTheSiteIs: platform reaches the build; hostIp the port binding; the
+// url and the smoke check use siteHost, a one-address hostIp, or the remote engine's host.
+func TestPlatformAndWhereTheSiteIs(t *testing.T) {
+	tests := []struct {
+		name         string
+		values       map[string]string
+		dockerHost   string
+		wantPlatform string // "" : none sent
+		wantIP       string
+		wantURL      string
+	}{
+		{"defaults", map[string]string{}, "", "", "0.0.0.0", "http://localhost:8080/"},
+		{"arm64 for another server", map[string]string{"platform": "linux/arm64"}, "", "linux/arm64", "0.0.0.0", "http://localhost:8080/"},
+		{"this host only", map[string]string{"hostIp": "127.0.0.1"}, "", "", "127.0.0.1", "http://127.0.0.1:8080/"},
+		{"remote engine over tcp", map[string]string{}, "tcp://192.0.2.7:2376", "", "0.0.0.0", "http://192.0.2.7:8080/"},
+		{"remote engine over ssh, IPv6", map[string]string{}, "ssh://deploy@[2001:db8::7]", "", "0.0.0.0", "http://[2001:db8::7]:8080/"},
+		{"siteHost over the engine's host", map[string]string{"siteHost": "www.example.com"}, "tcp://192.0.2.7:2376", "", "0.0.0.0", "http://www.example.com:8080/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tt.dockerHost)
+			values := map[string]string{"push": "false"}
+			for k, v := range tt.values {
+				values[k] = v
+			}
+			d := deploy(t, values)
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			platform := d.rec.one(t, "docker:index/image:Image").inputs["build"].ObjectValue()["platform"]
+			if got := fmt.Sprint(platform.V); (tt.wantPlatform == "" && !platform.IsNull()) || (tt.wantPlatform != "" && got != tt.wantPlatform) {
+				t.Errorf("build.platform %v, want %q", platform, tt.wantPlatform)
+			}
+			port := d.rec.one(t, "docker:index/container:Container").inputs["ports"].ArrayValue()[0].ObjectValue()
+			if got := port["ip"].StringValue(); got != tt.wantIP {
+				t.Errorf("port published on %q, want %q", got, tt.wantIP)
+			}
+			if got := d.outputs["url"].value; got != tt.wantURL {
+				t.Errorf("url %v, want %s", got, tt.wantURL)
+			}
+			smoke := d.rec.one(t, "command:local:Command")
+			if got := smoke.inputs["environment"].ObjectValue()["URL"].StringValue(); got != tt.wantURL {
+				t.Errorf("the smoke check fetches %s, want %s", got, tt.wantURL)
+			}
+		})
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -670,6 +671,83 @@ func TestAcceptance(t *testing.T) {
 		hostPort, url = busyPort, localURL(busyPort)
 		if err := testsupport.CheckSite(url, appFolder); err != nil {
 			t.Fatalf("once the port was free: %v", err)
+		}
+	})
+
+	step("platform set explicitly", func(t *testing.T) {
+		server, err := e.ServerVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		platform := server.Os + "/" + server.Arch
+		setConfig(t, "platform", auto.ConfigValue{Value: platform})
+		r := mustUp(t, stack)
+		// Without platform the provider already builds for linux/<arch of the machine running
+		// pulumi>, which is this engine's: naming it changes nothing.
+		r.expectSteps(t, map[string]string{})
+		inspect, err := e.ImageInspect(ctx, r.out("imageId"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := inspect.Os + "/" + inspect.Architecture; got != platform {
+			t.Errorf("image built for %s, want %s", got, platform)
+		}
+		if err := testsupport.CheckSite(url, appFolder); err != nil {
+			t.Fatal(err)
+		}
+		if err := stack.RemoveConfig(ctx, "platform"); err != nil {
+			t.Fatal(err)
+		}
+		mustUp(t, stack)
+		if err := testsupport.CheckSite(url, appFolder); err != nil {
+			t.Fatalf("back to the engine's own platform: %v", err)
+		}
+	})
+
+	step("remote engine through DOCKER_HOST", func(t *testing.T) {
+		// The engine's API on a TCP address of its own, as a remote engine's would be.
+		engine, err := client.ParseHostURL(e.DaemonHost())
+		if err != nil {
+			t.Fatal(err)
+		}
+		forward, err := testsupport.Forward("127.0.0.2:0", engine.Scheme, engine.Host+engine.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer forward.Close()
+		remoteHost, _, _ := net.SplitHostPort(forward.Addr)
+		ws := stack.Workspace()
+		ws.SetEnvVar("DOCKER_HOST", "tcp://"+forward.Addr)
+		defer ws.UnsetEnvVar("DOCKER_HOST")
+
+		remoteURL := fmt.Sprintf("http://%s:%d/", remoteHost, hostPort)
+		r := mustUp(t, stack)
+		r.expectSteps(t, map[string]string{typeCommand: "update"}) // the same container, proven again at its new address
+		if r.out("url") != remoteURL || !strings.Contains(r.out("smokeCheck"), remoteURL) {
+			t.Errorf("url %q and smoke check %q, want both at the engine's host %s", r.out("url"), r.out("smokeCheck"), remoteURL)
+		}
+		if err := testsupport.CheckSite(remoteURL, appFolder); err != nil {
+			t.Fatal(err)
+		}
+
+		// hostIp: the port on that one address only.
+		setConfig(t, "hostIp", auto.ConfigValue{Value: remoteHost})
+		r = mustUp(t, stack)
+		r.expectSteps(t, map[string]string{typeContainer: "replace", typeCommand: "replace"})
+		if err := testsupport.CheckSite(remoteURL, appFolder); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := servedPage(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
+			t.Errorf("hostIp %s, yet the page is served on 127.0.0.1 too", remoteHost)
+		}
+
+		if err := stack.RemoveConfig(ctx, "hostIp"); err != nil {
+			t.Fatal(err)
+		}
+		ws.UnsetEnvVar("DOCKER_HOST")
+		mustUp(t, stack)
+		if err := testsupport.CheckSite(url, appFolder); err != nil {
+			t.Fatalf("back on the local engine: %v", err)
 		}
 	})
 

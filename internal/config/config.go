@@ -6,9 +6,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"gopkg.in/yaml.v3"
 )
@@ -23,6 +25,9 @@ const (
 	KeyHostPort         = "hostPort"
 	KeyBaseImage        = "baseImage"
 	KeyPush             = "push"
+	KeyPlatform         = "platform"
+	KeyHostIP           = "hostIp"
+	KeySiteHost         = "siteHost"
 )
 
 // DockerHub is the registryServer value that means Docker Hub.
@@ -47,6 +52,11 @@ type Config struct {
 	HostPort         int
 	BaseImage        string // "" keeps the Dockerfile's pinned default
 	Push             bool
+	Platform         string // os/arch[/variant], normalized; "" is the engine's own platform
+	HostIP           string // the address the port is published on
+	// SiteHost is the host people open and the smoke check fetches: siteHost, else a
+	// specific hostIp, else the remote engine's host, else localhost.
+	SiteHost string
 }
 
 // Source is where raw values come from: a Pulumi context in the program, a map in tests.
@@ -80,7 +90,9 @@ func Defaults(projectYAML []byte) (map[string]string, error) {
 
 // Load reads every key from src (falling back to defaults), validates all of them and
 // reports every problem at once, each naming its key and the command that fixes it.
-func Load(src Source, defaults map[string]string) (Config, error) {
+// dockerHost is the engine's address as the docker provider gets it (DOCKER_HOST or
+// docker:host; "" for the local engine).
+func Load(src Source, defaults map[string]string, dockerHost string) (Config, error) {
 	get := func(key string) string {
 		if v, ok := src.Get(key); ok {
 			return strings.TrimSpace(v)
@@ -156,7 +168,67 @@ func Load(src Source, defaults map[string]string) (Config, error) {
 		}
 	}
 
+	if p := get(KeyPlatform); p != "" {
+		cfg.Platform, err = normalizePlatform(p)
+		if err != nil {
+			refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform builds for the engine's own)", err)
+		}
+	}
+
+	hostIP, err := netip.ParseAddr(get(KeyHostIP))
+	if err != nil || hostIP.Zone() != "" {
+		refuse(KeyHostIP, "%q is not an IP address; fix: pulumi config set hostIp 0.0.0.0 (every interface) or 127.0.0.1 (this host only)", get(KeyHostIP))
+	}
+	cfg.HostIP = hostIP.String()
+
+	engineHost, err := EngineHost(dockerHost)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("DOCKER_HOST (or docker:host) %q: %v; fix: export DOCKER_HOST=tcp://<host>:2376 or ssh://<user>@<host>, or unset it for the local engine", dockerHost, err))
+	}
+	siteHost := get(KeySiteHost)
+	if siteHost != "" {
+		if err := validateSiteHost(siteHost); err != nil {
+			refuse(KeySiteHost, "%v; fix: pulumi config set siteHost <dns-name-or-address> (no scheme, no port)", err)
+		}
+	}
+	switch {
+	case siteHost != "":
+		cfg.SiteHost = siteHost
+	case hostIP.IsValid() && !hostIP.IsUnspecified():
+		cfg.SiteHost = cfg.HostIP // the only address the port answers on
+	case engineHost != "":
+		cfg.SiteHost = engineHost
+	default:
+		cfg.SiteHost = "localhost"
+	}
+
 	return cfg, errors.Join(problems...)
+}
+
+// normalizePlatform parses os/arch[/variant] as the engine does and refuses what the
+// Linux image cannot be built for.
+func normalizePlatform(value string) (string, error) {
+	p, err := platforms.Parse(value)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a platform (os/arch[/variant]): %v", value, err)
+	}
+	p = platforms.Normalize(p)
+	if p.OS != "linux" {
+		return "", fmt.Errorf("%q is not a Linux platform, and the nginx Alpine image only runs on Linux", value)
+	}
+	return platforms.Format(p), nil
+}
+
+// validateSiteHost accepts a DNS name or an IP address, without scheme or port.
+func validateSiteHost(host string) error {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	named, err := reference.WithName(host + "/probe")
+	if err != nil || reference.Domain(named) != host || strings.Contains(host, ":") {
+		return fmt.Errorf("%q is not a DNS name or IP address", host)
+	}
+	return nil
 }
 
 // normalizeServer accepts host[:port] and folds Docker Hub's aliases into DockerHub.

@@ -38,6 +38,9 @@ func TestDefaultsComeFromPulumiYAML(t *testing.T) {
 		KeyHostPort:         "8080",
 		KeyBaseImage:        "",
 		KeyPush:             "true",
+		KeyPlatform:         "",
+		KeyHostIP:           "0.0.0.0",
+		KeySiteHost:         "",
 	}
 	got := projectDefaults(t)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -63,25 +66,26 @@ func TestLoad(t *testing.T) {
 	}
 
 	tests := []struct {
-		name    string
-		values  map[string]string
-		secret  map[string]bool
-		want    Config // checked when wantErr is empty
-		wantErr []string
+		name       string
+		values     map[string]string
+		secret     map[string]bool
+		dockerHost string // the engine's address (DOCKER_HOST)
+		want       Config // checked when wantErr is empty
+		wantErr    []string
 	}{
 		{
 			name: "defaults with Docker Hub credentials", values: withCreds, secret: secretPassword,
 			want: Config{RegistryServer: "docker.io", RegistryUsername: "alice", RegistryPassword: "s3cret",
-				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, Push: true},
+				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "localhost", Push: true},
 		},
 		{
 			name: "push=false needs no credentials", values: map[string]string{KeyPush: "false"},
-			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080},
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "localhost"},
 		},
 		{
 			name: "Docker Hub aliases fold into docker.io", values: merge(map[string]string{KeyRegistryServer: "registry-1.docker.io"}), secret: secretPassword,
 			want: Config{RegistryServer: "docker.io", RegistryUsername: "alice", RegistryPassword: "s3cret",
-				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, Push: true},
+				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "localhost", Push: true},
 		},
 		{
 			name: "local registry, nested repository, pinned base, other port",
@@ -89,13 +93,13 @@ func TestLoad(t *testing.T) {
 				KeyImageTag: "2026.11-rc.1", KeyHostPort: "9090", KeyBaseImage: "nginx:1.28.0-alpine@sha256:" + strings.Repeat("a", 64)}),
 			secret: secretPassword,
 			want: Config{RegistryServer: "127.0.0.1:5000", RegistryUsername: "alice", RegistryPassword: "s3cret",
-				Repository: "team/web/site", ImageTag: "2026.11-rc.1", HostPort: 9090,
+				Repository: "team/web/site", ImageTag: "2026.11-rc.1", HostPort: 9090, HostIP: "0.0.0.0", SiteHost: "localhost",
 				BaseImage: "nginx:1.28.0-alpine@sha256:" + strings.Repeat("a", 64), Push: true},
 		},
 		{
 			name: "username with uppercase makes a lowercase default repository", values: merge(map[string]string{KeyRegistryUsername: "Alice"}), secret: secretPassword,
 			want: Config{RegistryServer: "docker.io", RegistryUsername: "Alice", RegistryPassword: "s3cret",
-				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, Push: true},
+				Repository: "alice/custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "localhost", Push: true},
 		},
 		{name: "missing username when pushing", values: map[string]string{KeyRegistryPassword: "x"}, secret: secretPassword,
 			wantErr: []string{"config registryUsername: is required when push is true", "pulumi config set registryUsername"}},
@@ -135,6 +139,48 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{`config baseImage: "nginx:1.28:alpine" is not an image reference`}},
 		{name: "push not a bool", values: merge(map[string]string{KeyPush: "yes please"}), secret: secretPassword,
 			wantErr: []string{`config push: "yes please" is not true or false`}},
+		{
+			name: "platform, host address and site host", values: map[string]string{KeyPush: "false", KeyPlatform: "linux/arm64/v8", KeyHostIP: "127.0.0.1", KeySiteHost: "site.example.com"},
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080,
+				Platform: "linux/arm64", HostIP: "127.0.0.1", SiteHost: "site.example.com"},
+		},
+		{
+			name: "a one-address hostIp is where the site is", values: map[string]string{KeyPush: "false", KeyHostIP: "::1", KeyPlatform: "linux/amd64"},
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080,
+				Platform: "linux/amd64", HostIP: "::1", SiteHost: "::1"},
+		},
+		{
+			name: "a remote engine over tcp is where the site is", values: map[string]string{KeyPush: "false"}, dockerHost: "tcp://192.0.2.7:2376",
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "192.0.2.7"},
+		},
+		{
+			name: "a remote engine over ssh is where the site is", values: map[string]string{KeyPush: "false"}, dockerHost: "ssh://deploy@build-box.example.com:2222",
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "build-box.example.com"},
+		},
+		{
+			name: "siteHost wins over the remote engine", values: map[string]string{KeyPush: "false", KeySiteHost: "10.1.2.3"}, dockerHost: "tcp://[2001:db8::1]:2375",
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "10.1.2.3"},
+		},
+		{
+			name: "a local socket is this machine", values: map[string]string{KeyPush: "false"}, dockerHost: "unix:///var/run/docker.sock",
+			want: Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0", SiteHost: "localhost"},
+		},
+		{name: "platform not os/arch", values: merge(map[string]string{KeyPlatform: "linux/amd64/v3/extra"}), secret: secretPassword,
+			wantErr: []string{`config platform: "linux/amd64/v3/extra" is not a platform`, "pulumi config set platform linux/arm64"}},
+		{name: "platform not Linux", values: merge(map[string]string{KeyPlatform: "windows/amd64"}), secret: secretPassword,
+			wantErr: []string{`config platform: "windows/amd64" is not a Linux platform`, "pulumi config set platform"}},
+		{name: "hostIp not an address", values: merge(map[string]string{KeyHostIP: "localhost"}), secret: secretPassword,
+			wantErr: []string{`config hostIp: "localhost" is not an IP address`, "pulumi config set hostIp 0.0.0.0"}},
+		{name: "hostIp with a port", values: merge(map[string]string{KeyHostIP: "127.0.0.1:8080"}), secret: secretPassword,
+			wantErr: []string{`config hostIp: "127.0.0.1:8080" is not an IP address`}},
+		{name: "siteHost with a scheme", values: merge(map[string]string{KeySiteHost: "http://site.example.com"}), secret: secretPassword,
+			wantErr: []string{`config siteHost: "http://site.example.com" is not a DNS name or IP address`, "pulumi config set siteHost"}},
+		{name: "siteHost with a port", values: merge(map[string]string{KeySiteHost: "site.example.com:8080"}), secret: secretPassword,
+			wantErr: []string{`config siteHost: "site.example.com:8080" is not a DNS name or IP address`}},
+		{name: "DOCKER_HOST unparseable", values: merge(map[string]string{}), secret: secretPassword, dockerHost: "docker-box",
+			wantErr: []string{`DOCKER_HOST (or docker:host) "docker-box"`, "export DOCKER_HOST=tcp://"}},
+		{name: "DOCKER_HOST with an unknown scheme", values: merge(map[string]string{}), secret: secretPassword, dockerHost: "ftp://docker-box",
+			wantErr: []string{`DOCKER_HOST (or docker:host) "ftp://docker-box": scheme "ftp"`}},
 		{name: "every problem is reported at once", values: map[string]string{KeyHostPort: "0", KeyImageTag: "-x"},
 			wantErr: []string{"config registryUsername: is required", "config registryPassword: is required",
 				"config imageTag:", "config hostPort:"}},
@@ -142,7 +188,7 @@ func TestLoad(t *testing.T) {
 	defaults := projectDefaults(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Load(mapSource{values: tt.values, secret: tt.secret}, defaults)
+			got, err := Load(mapSource{values: tt.values, secret: tt.secret}, defaults, tt.dockerHost)
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)

@@ -7,6 +7,8 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,9 +21,6 @@ import (
 
 	"github.com/example/custom-nginx/internal/config"
 )
-
-// Platform is the image's platform: the one the official base and the tests provide.
-const Platform = "linux/amd64"
 
 // BaseImageArg is the Dockerfile's build arg for its FROM.
 const BaseImageArg = "BASE_IMAGE"
@@ -93,6 +92,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if cfg.BaseImage != "" {
 		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
 	}
+	// No platform: the engine builds for its own, natively from the multi-arch base.
+	var platform pulumi.StringPtrInput
+	if cfg.Platform != "" {
+		platform = pulumi.String(cfg.Platform)
+	}
 	image, err := docker.NewImage(ctx, name, &docker.ImageArgs{
 		ImageName: pulumi.String(LocalImageName(cfg)),
 		// The RegistryImage pushes, with credentials that stay out of the provider config.
@@ -100,7 +104,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Build: &docker.DockerBuildArgs{
 			Context:        pulumi.String(args.AppDir),
 			Dockerfile:     pulumi.String(path.Join(args.AppDir, "Dockerfile")), // same on every OS
-			Platform:       pulumi.String(Platform),
+			Platform:       platform,
 			Args:           buildArgs,
 			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
 		},
@@ -136,7 +140,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, pushed.Sha256Digest)
 	}
 
-	container, err := docker.NewContainer(ctx, name, containerArgs(args.ContainerName, imageID, cfg.HostPort),
+	container, err := docker.NewContainer(ctx, name, containerArgs(args.ContainerName, imageID, cfg.HostIP, cfg.HostPort),
 		parent, pulumi.DependsOn(containerDeps),
 		// The host port is fixed: the old container must free it before the new one starts.
 		pulumi.DeleteBeforeReplace(true))
@@ -144,7 +148,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	url := fmt.Sprintf("http://localhost:%d/", cfg.HostPort)
+	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
 	smoke, err := local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
 		Create: pulumi.String(smokeScript),
 		Environment: pulumi.StringMap{
@@ -169,7 +173,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return s, nil
 }
 
-func containerArgs(name string, image pulumi.StringInput, hostPort int) *docker.ContainerArgs {
+func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
 	rt := Runtime
 	ulimits := docker.ContainerUlimitArray{}
 	for _, u := range rt.Ulimits {
@@ -181,6 +185,7 @@ func containerArgs(name string, image pulumi.StringInput, hostPort int) *docker.
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(rt.ContainerPort),
 			External: pulumi.Int(hostPort),
+			Ip:       pulumi.String(hostIP),
 		}},
 		User:         pulumi.String(rt.User),
 		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),

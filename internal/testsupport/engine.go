@@ -99,8 +99,8 @@ type AppBuild struct {
 	NoCache bool
 }
 
-// BuildApp builds the context as the stack does (platform, base build arg), tags it, and
-// returns the image ID.
+// BuildApp builds the context as the stack does by default (the engine's own platform, the
+// base build arg), tags it, and returns the image ID.
 func (e *Engine) BuildApp(ctx context.Context, b AppBuild) (string, error) {
 	appDir, tag, base := b.Dir, b.Tag, b.Base
 	excludes, err := dockerignore(appDir)
@@ -118,7 +118,6 @@ func (e *Engine) BuildApp(ctx context.Context, b AppBuild) (string, error) {
 		Tags:        []string{tag},
 		NoCache:     b.NoCache,
 		BuildArgs:   map[string]*string{site.BaseImageArg: &base},
-		Platform:    site.Platform,
 		Remove:      true,
 		ForceRemove: true,
 		// The classic builder: the engine API offers BuildKit only through a session.

@@ -1,0 +1,48 @@
+package testsupport
+
+import (
+	"io"
+	"net"
+)
+
+// Forwarder accepts TCP connections on an address and relays each to a target, as a
+// remote engine's TCP endpoint would: it lets a test reach the local engine through
+// DOCKER_HOST=tcp://… on a loopback address other than 127.0.0.1.
+type Forwarder struct {
+	Addr     string
+	listener net.Listener
+}
+
+// Forward listens on listenAddr (host:0 for any port) and relays to network/address.
+func Forward(listenAddr, network, address string) (*Forwarder, error) {
+	l, err := net.Listen("tcp", listenAddr)
+	if err != nil {
+		return nil, err
+	}
+	f := &Forwarder{Addr: l.Addr().String(), listener: l}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return // closed
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial(network, address)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				done := make(chan struct{}, 2)
+				relay := func(dst, src net.Conn) { _, _ = io.Copy(dst, src); done <- struct{}{} }
+				go relay(out, in)
+				go relay(in, out)
+				<-done // either side closed: end both
+			}()
+		}
+	}()
+	return f, nil
+}
+
+// Close stops accepting; connections in flight end with their peers.
+func (f *Forwarder) Close() { _ = f.listener.Close() }
