@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -557,4 +558,134 @@ func sha256hex(b []byte) string {
 func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// at is the value at a property path ("taskSpec.mounts[0].type") of pm; secrets stay wrapped.
+func at(t *testing.T, pm resource.PropertyMap, path string) resource.PropertyValue {
+	t.Helper()
+	parsed, err := resource.ParsePropertyPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := parsed.Get(resource.NewObjectProperty(pm))
+	if !ok {
+		t.Fatalf("no value at %s", path)
+	}
+	return v
+}
+
+func TestSwarmService(t *testing.T) {
+	swarm := map[string]string{"mode": "swarm", "siteHost": "manager.example.com"}
+	for k, v := range pushConfig {
+		swarm[k] = v
+	}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range swarm {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	rt := site.Runtime
+	tests := []struct {
+		name         string
+		values       map[string]string
+		wantOrder    string
+		wantReplicas any // nil: global
+		maxPerNode   any // nil: no limit
+	}{
+		{"replicated behind the routing mesh", swarm, "start-first", 2.0, nil},
+		{"host publishing, one task per node", with(map[string]string{"publishMode": "host", "replicas": "3"}), "stop-first", 3.0, 1.0},
+		{"global", with(map[string]string{"serviceMode": "global", "publishMode": "host"}), "stop-first", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := deploy(t, tt.values, "registryPassword")
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			if found := d.rec.byType(t, "docker:index/container:Container"); len(found) != 0 {
+				t.Fatalf("swarm mode registered %d Containers", len(found))
+			}
+			service := d.rec.one(t, "docker:index/service:Service")
+			in := service.inputs
+			expect := func(path string, want any) {
+				t.Helper()
+				if got := at(t, in, path).Mappable(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("Service %s = %v, want %v", path, got, want)
+				}
+			}
+			// Every node runs exactly the pushed build.
+			expect("name", "custom-nginx-dev")
+			expect("taskSpec.containerSpec.image", "docker.io/alice/custom-nginx@"+testDigest)
+			if !dependsOn(service.deps, "RegistryImage") {
+				t.Errorf("the Service must depend on the push, deps %v", service.deps)
+			}
+			// Nodes pull with the credentials; the password only as a secret.
+			expect("auth.serverAddress", "docker.io")
+			expect("auth.username", "alice")
+			if password := at(t, in, "auth.password"); !password.IsSecret() || password.SecretValue().Element.StringValue() != testPassword {
+				t.Errorf("Service auth.password must be the password, as a secret; got %v", password)
+			}
+			// The container's hardened runtime.
+			expect("taskSpec.containerSpec.user", rt.User)
+			expect("taskSpec.containerSpec.readOnly", rt.ReadOnlyRoot)
+			expect("taskSpec.containerSpec.mounts[0].type", "tmpfs")
+			expect("taskSpec.containerSpec.mounts[0].target", rt.Tmpfs.Path)
+			expect("taskSpec.containerSpec.mounts[0].tmpfsOptions.sizeBytes", float64(rt.Tmpfs.SizeMB<<20))
+			expect("taskSpec.containerSpec.capDrops", rt.CapDrop)
+			expect("taskSpec.containerSpec.stopSignal", rt.StopSignal)
+			expect("taskSpec.containerSpec.stopGracePeriod", rt.StopTimeout.String())
+			expect("taskSpec.containerSpec.healthcheck.tests", rt.Health.Test)
+			expect("taskSpec.containerSpec.healthcheck.interval", rt.Health.Interval.String())
+			expect("taskSpec.resources.limits.memoryBytes", float64(rt.MemoryMB<<20))
+			expect("taskSpec.restartPolicy.condition", "any")
+			expect("endpointSpec.ports[0].targetPort", float64(rt.ContainerPort))
+			expect("endpointSpec.ports[0].publishedPort", 8080.0)
+			// Rolling updates: one task at a time, rolled back when it does not come up healthy.
+			for _, cfg := range []string{"updateConfig", "rollbackConfig"} {
+				expect(cfg+".parallelism", 1.0)
+				expect(cfg+".order", tt.wantOrder)
+				monitor, err := time.ParseDuration(at(t, in, cfg+".monitor").StringValue())
+				if healthy := rt.Health.Interval + rt.Health.Timeout; err != nil || monitor <= healthy {
+					t.Errorf("%s.monitor %v (%v) must outlast a healthcheck's verdict (%s)", cfg, monitor, err, healthy)
+				}
+			}
+			expect("updateConfig.failureAction", "rollback")
+			if !at(t, in, "convergeConfig.timeout").IsString() {
+				t.Error("no convergeConfig: pulumi up would return before the tasks run")
+			}
+			if tt.wantReplicas == nil {
+				expect("mode.global", true)
+			} else {
+				expect("mode.replicated.replicas", tt.wantReplicas)
+			}
+			if tt.maxPerNode != nil {
+				expect("taskSpec.placement.maxReplicas", tt.maxPerNode)
+			}
+
+			smoke := d.rec.one(t, "command:local:Command")
+			if !dependsOn(smoke.deps, "Service") {
+				t.Errorf("the smoke check must run after the service, deps %v", smoke.deps)
+			}
+			if triggers := fmt.Sprint(at(t, smoke.inputs, "triggers").Mappable()); !strings.Contains(triggers, testDigest) {
+				t.Errorf("the smoke check must re-run for a rolled-out image: triggers %v", triggers)
+			}
+			if got := d.outputs["url"].value; got != "http://manager.example.com:8080/" {
+				t.Errorf("url %v", got)
+			}
+			if got := d.outputs["serviceName"].value; got != "custom-nginx-dev" {
+				t.Errorf("serviceName %v", got)
+			}
+			if got := d.outputs["replicas"].value; fmt.Sprint(got) != fmt.Sprint(tt.wantReplicas) {
+				t.Errorf("replicas output %v, want %v", got, tt.wantReplicas)
+			}
+			if _, ok := d.outputs["containerName"]; ok {
+				t.Error("swarm mode exports containerName")
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,20 @@ const (
 	KeyPlatform         = "platform"
 	KeyHostIP           = "hostIp"
 	KeySiteHost         = "siteHost"
+	KeyMode             = "mode"
+	KeyReplicas         = "replicas"
+	KeyServiceMode      = "serviceMode"
+	KeyPublishMode      = "publishMode"
+)
+
+// Values of mode, serviceMode and publishMode, in Docker's words.
+const (
+	ModeContainer     = "container"
+	ModeSwarm         = "swarm"
+	ServiceReplicated = "replicated"
+	ServiceGlobal     = "global"
+	PublishIngress    = "ingress"
+	PublishHost       = "host"
 )
 
 // DockerHub is the registryServer value that means Docker Hub.
@@ -57,6 +72,11 @@ type Config struct {
 	// SiteHost is the host people open and the smoke check fetches: siteHost, else a
 	// specific hostIp, else the remote engine's host, else localhost.
 	SiteHost string
+	Mode     string // ModeContainer or ModeSwarm
+	// Swarm mode only.
+	Replicas    int    // tasks of a replicated service
+	ServiceMode string // ServiceReplicated or ServiceGlobal (one task on every node)
+	PublishMode string // PublishIngress (the routing mesh) or PublishHost (each task on its node)
 }
 
 // Source is where raw values come from: a Pulumi context in the program, a map in tests.
@@ -202,7 +222,35 @@ func Load(src Source, defaults map[string]string, dockerHost string) (Config, er
 		cfg.SiteHost = "localhost"
 	}
 
+	cfg.Mode = get(KeyMode)
+	switch cfg.Mode {
+	case ModeContainer:
+	case ModeSwarm:
+		if !cfg.Push {
+			refuse(KeyMode, "swarm needs push true: every node pulls the pushed image; fix: pulumi config set push true (with registry credentials), or pulumi config set mode container")
+		}
+		if hostIP.IsValid() && !hostIP.IsUnspecified() {
+			refuse(KeyHostIP, "%q: a swarm service publishes on every address of a node; fix: pulumi config rm hostIp (or pulumi config set mode container)", cfg.HostIP)
+		}
+	default:
+		refuse(KeyMode, "%q is neither container nor swarm; fix: pulumi config set mode container (or swarm)", cfg.Mode)
+	}
+	cfg.Replicas, err = strconv.Atoi(get(KeyReplicas))
+	if err != nil || cfg.Replicas < 1 {
+		refuse(KeyReplicas, "%q is not a number of tasks of 1 or more; fix: pulumi config set replicas 2", get(KeyReplicas))
+	}
+	cfg.ServiceMode = oneOf(refuse, KeyServiceMode, get(KeyServiceMode), ServiceReplicated, ServiceGlobal)
+	cfg.PublishMode = oneOf(refuse, KeyPublishMode, get(KeyPublishMode), PublishIngress, PublishHost)
+
 	return cfg, errors.Join(problems...)
+}
+
+// oneOf returns value if it is one of the allowed values, else reports it under key.
+func oneOf(refuse func(key, format string, args ...any), key, value string, allowed ...string) string {
+	if !slices.Contains(allowed, value) {
+		refuse(key, "%q is not one of %s; fix: pulumi config set %s %s", value, strings.Join(allowed, ", "), key, allowed[0])
+	}
+	return value
 }
 
 // normalizePlatform parses os/arch[/variant] as the engine does and refuses what the

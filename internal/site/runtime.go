@@ -1,6 +1,11 @@
 package site
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Runtime is the container's hardened runtime. It is the one source of these settings for
 // the docker.Container of the stack and for the tests that start the image on a real engine,
@@ -11,7 +16,7 @@ var Runtime = RuntimeSpec{
 	ContainerPort: 8080,
 	ReadOnlyRoot:  true,
 	// nginx writes only its pid file and temp files, all under /tmp (see app/nginx.conf).
-	Tmpfs:        map[string]string{"/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777"},
+	Tmpfs:        Tmpfs{Path: "/tmp", SizeMB: 16, Mode: 0o1777, Flags: []string{"rw", "noexec", "nosuid", "nodev"}},
 	CapDrop:      []string{"ALL"},
 	SecurityOpts: []string{"no-new-privileges:true"},
 	MemoryMB:     128,
@@ -43,7 +48,7 @@ type RuntimeSpec struct {
 	User          string
 	ContainerPort int
 	ReadOnlyRoot  bool
-	Tmpfs         map[string]string // mount point -> mount options
+	Tmpfs         Tmpfs
 	CapDrop       []string
 	SecurityOpts  []string
 	MemoryMB      int // also the memory+swap limit: no swap
@@ -54,6 +59,21 @@ type RuntimeSpec struct {
 	LogDriver     string
 	LogOpts       map[string]string
 	Health        HealthSpec
+}
+
+// Tmpfs is the one writable mount.
+type Tmpfs struct {
+	Path   string
+	SizeMB int
+	Mode   int
+	// Flags are mount options beyond size and mode; a swarm service's tmpfs takes only
+	// size and mode.
+	Flags []string
+}
+
+// Options are the mount options as a container's tmpfs takes them.
+func (t Tmpfs) Options() string {
+	return strings.Join(append(slices.Clone(t.Flags), fmt.Sprintf("size=%dm", t.SizeMB), fmt.Sprintf("mode=%o", t.Mode)), ",")
 }
 
 // Ulimit is one resource limit of the container's processes.

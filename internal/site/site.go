@@ -52,23 +52,31 @@ type Site struct {
 	ImageRef      pulumi.StringOutput
 	ImageID       pulumi.StringOutput
 	URL           pulumi.StringOutput
-	ContainerName pulumi.StringOutput
+	ContainerName pulumi.StringOutput // container mode
+	ServiceName   pulumi.StringOutput // swarm mode
 	SmokeCheck    pulumi.StringOutput
 
-	pushed bool
+	cfg config.Config
 }
 
 // Outputs are the component's outputs by name, as the stack exports them.
 func (s *Site) Outputs() pulumi.Map {
 	outputs := pulumi.Map{
-		"imageRef":      s.ImageRef,
-		"imageId":       s.ImageID,
-		"url":           s.URL,
-		"containerName": s.ContainerName,
-		"smokeCheck":    s.SmokeCheck,
+		"imageRef":   s.ImageRef,
+		"imageId":    s.ImageID,
+		"url":        s.URL,
+		"smokeCheck": s.SmokeCheck,
 	}
-	if s.pushed {
+	if s.cfg.Push {
 		outputs["repoUrl"] = s.RepoURL
+	}
+	if s.cfg.Mode != config.ModeSwarm {
+		outputs["containerName"] = s.ContainerName
+		return outputs
+	}
+	outputs["serviceName"] = s.ServiceName
+	if s.cfg.ServiceMode == config.ServiceReplicated { // a global service has one task per node
+		outputs["replicas"] = pulumi.Int(s.cfg.Replicas)
 	}
 	return outputs
 }
@@ -82,7 +90,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	s := &Site{}
+	s := &Site{cfg: cfg}
 	if err := ctx.RegisterComponentResource("customnginx:index:Site", name, s, opts...); err != nil {
 		return nil, err
 	}
@@ -135,17 +143,40 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, err
 		}
 		containerDeps = append(containerDeps, pushed) // never run what failed to push
-		s.pushed = true
 		s.RepoURL = pulumi.String(RepoURL(cfg)).ToStringOutput()
 		s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, pushed.Sha256Digest)
 	}
 
-	container, err := docker.NewContainer(ctx, name, containerArgs(args.ContainerName, imageID, cfg.HostIP, cfg.HostPort),
-		parent, pulumi.DependsOn(containerDeps),
-		// The host port is fixed: the old container must free it before the new one starts.
-		pulumi.DeleteBeforeReplace(true))
-	if err != nil {
-		return nil, err
+	// Run it: one container on the engine, or a service on the swarm the engine manages.
+	var running pulumi.Resource
+	var rerunCheck pulumi.Array // what makes the smoke check prove the site again
+	if cfg.Mode == config.ModeSwarm {
+		auth := &docker.ServiceAuthArgs{
+			ServerAddress: pulumi.String(cfg.RegistryServer),
+			Username:      pulumi.String(cfg.RegistryUsername),
+			Password:      pulumi.ToSecret(pulumi.String(string(cfg.RegistryPassword))).(pulumi.StringOutput),
+		}
+		service, err := docker.NewService(ctx, name+"-service", serviceArgs(args.ContainerName, s.ImageRef, cfg, auth),
+			parent, pulumi.DependsOn(containerDeps), pulumi.AdditionalSecretOutputs([]string{"auth"}))
+		if err != nil {
+			return nil, err
+		}
+		running = service
+		// A rolling update keeps the service: the check follows the image it rolled out.
+		rerunCheck = pulumi.Array{service.ID(), s.ImageRef}
+		s.ServiceName = service.Name
+	} else {
+		container, err := docker.NewContainer(ctx, name, containerArgs(args.ContainerName, imageID, cfg.HostIP, cfg.HostPort),
+			parent, pulumi.DependsOn(containerDeps),
+			// The host port is fixed: the old container must free it before the new one starts.
+			pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, err
+		}
+		running = container
+		// A new container must prove itself again.
+		rerunCheck = pulumi.Array{container.ID()}
+		s.ContainerName = container.Name
 	}
 
 	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
@@ -156,16 +187,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			"EXPECTED_SHA256": pulumi.String(pageSHA256),
 			"ATTEMPTS":        pulumi.String(strconv.Itoa(smokeAttempts)),
 		},
-		// A new container must prove itself again.
-		Triggers: pulumi.Array{container.ID()},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{container}))
+		Triggers: rerunCheck,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{running}))
 	if err != nil {
 		return nil, err
 	}
 
 	s.ImageID = imageID
 	s.URL = pulumi.String(url).ToStringOutput()
-	s.ContainerName = container.Name
 	s.SmokeCheck = smoke.Stdout
 	if err := ctx.RegisterResourceOutputs(s, s.Outputs()); err != nil {
 		return nil, err
@@ -189,7 +218,7 @@ func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPor
 		}},
 		User:         pulumi.String(rt.User),
 		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),
-		Tmpfs:        pulumi.ToStringMap(rt.Tmpfs),
+		Tmpfs:        pulumi.StringMap{rt.Tmpfs.Path: pulumi.String(rt.Tmpfs.Options())},
 		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray(rt.CapDrop)},
 		SecurityOpts: pulumi.ToStringArray(rt.SecurityOpts),
 		Memory:       pulumi.Int(rt.MemoryMB),

@@ -175,7 +175,7 @@ func ContainerConfig(rt site.RuntimeSpec, img string, hostPort int) (*container.
 	hostCfg := &container.HostConfig{
 		PortBindings:   nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(hostPort)}}},
 		ReadonlyRootfs: rt.ReadOnlyRoot,
-		Tmpfs:          rt.Tmpfs,
+		Tmpfs:          map[string]string{rt.Tmpfs.Path: rt.Tmpfs.Options()},
 		CapDrop:        rt.CapDrop,
 		SecurityOpt:    rt.SecurityOpts,
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(rt.Restart)},

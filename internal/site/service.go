@@ -1,0 +1,94 @@
+package site
+
+import (
+	"time"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/example/custom-nginx/internal/config"
+)
+
+// convergeTimeout bounds how long `pulumi up` waits for the service's tasks to run.
+const convergeTimeout = 3 * time.Minute
+
+// serviceArgs runs image (the pushed digest, so every node runs exactly that build) as a
+// swarm service with the container's hardened runtime, and rolls updates one task at a
+// time, rolling back a task that does not come up healthy.
+func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth *docker.ServiceAuthArgs) *docker.ServiceArgs {
+	rt := Runtime
+	// Two tasks cannot bind one host port on a node: in host mode the old task stops first,
+	// and each node runs at most one task.
+	order := "start-first"
+	var placement *docker.ServiceTaskSpecPlacementArgs
+	if cfg.PublishMode == config.PublishHost {
+		order = "stop-first"
+		placement = &docker.ServiceTaskSpecPlacementArgs{MaxReplicas: pulumi.Int(1)}
+	}
+	mode := &docker.ServiceModeArgs{Replicated: &docker.ServiceModeReplicatedArgs{Replicas: pulumi.Int(cfg.Replicas)}}
+	if cfg.ServiceMode == config.ServiceGlobal {
+		mode = &docker.ServiceModeArgs{Global: pulumi.Bool(true)}
+		placement = nil // one task per node already
+	}
+	// A task counts as updated once it is healthy; watch it for longer than a failing
+	// healthcheck takes to call it unhealthy, so a bad build is caught and rolled back.
+	monitor := (rt.Health.Interval*time.Duration(rt.Health.Retries+1) + rt.Health.Timeout).String()
+	return &docker.ServiceArgs{
+		Name: pulumi.String(name),
+		Auth: auth,
+		Mode: mode,
+		TaskSpec: &docker.ServiceTaskSpecArgs{
+			ContainerSpec: &docker.ServiceTaskSpecContainerSpecArgs{
+				Image:    image,
+				User:     pulumi.String(rt.User),
+				ReadOnly: pulumi.Bool(rt.ReadOnlyRoot),
+				Mounts: docker.ServiceTaskSpecContainerSpecMountArray{docker.ServiceTaskSpecContainerSpecMountArgs{
+					Type:   pulumi.String("tmpfs"),
+					Target: pulumi.String(rt.Tmpfs.Path),
+					TmpfsOptions: &docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs{
+						SizeBytes: pulumi.Int(rt.Tmpfs.SizeMB << 20),
+						Mode:      pulumi.Int(rt.Tmpfs.Mode),
+					},
+				}},
+				CapDrops:        pulumi.ToStringArray(rt.CapDrop),
+				StopSignal:      pulumi.String(rt.StopSignal),
+				StopGracePeriod: pulumi.String(rt.StopTimeout.String()),
+				Healthcheck: &docker.ServiceTaskSpecContainerSpecHealthcheckArgs{
+					Tests:       pulumi.ToStringArray(rt.Health.Test),
+					Interval:    pulumi.String(rt.Health.Interval.String()),
+					Timeout:     pulumi.String(rt.Health.Timeout.String()),
+					StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
+					Retries:     pulumi.Int(rt.Health.Retries),
+				},
+			},
+			Resources: &docker.ServiceTaskSpecResourcesArgs{
+				Limits: &docker.ServiceTaskSpecResourcesLimitsArgs{MemoryBytes: pulumi.Int(rt.MemoryMB << 20)},
+			},
+			RestartPolicy: &docker.ServiceTaskSpecRestartPolicyArgs{Condition: pulumi.String("any"), Delay: pulumi.String("1s")},
+			Placement:     placement,
+			LogDriver:     &docker.ServiceTaskSpecLogDriverArgs{Name: pulumi.String(rt.LogDriver), Options: pulumi.ToStringMap(rt.LogOpts)},
+		},
+		EndpointSpec: &docker.ServiceEndpointSpecArgs{Ports: docker.ServiceEndpointSpecPortArray{docker.ServiceEndpointSpecPortArgs{
+			TargetPort:    pulumi.Int(rt.ContainerPort),
+			PublishedPort: pulumi.Int(cfg.HostPort),
+			PublishMode:   pulumi.String(cfg.PublishMode),
+			Protocol:      pulumi.String("tcp"),
+		}}},
+		UpdateConfig: &docker.ServiceUpdateConfigArgs{
+			Parallelism:     pulumi.Int(1),
+			Order:           pulumi.String(order),
+			Monitor:         pulumi.String(monitor),
+			FailureAction:   pulumi.String("rollback"),
+			MaxFailureRatio: pulumi.String("0"),
+		},
+		RollbackConfig: &docker.ServiceRollbackConfigArgs{
+			Parallelism:     pulumi.Int(1),
+			Order:           pulumi.String(order),
+			Monitor:         pulumi.String(monitor),
+			FailureAction:   pulumi.String("pause"),
+			MaxFailureRatio: pulumi.String("0"),
+		},
+		// `pulumi up` returns once every task runs the new spec.
+		ConvergeConfig: &docker.ServiceConvergeConfigArgs{Delay: pulumi.String("1s"), Timeout: pulumi.String(convergeTimeout.String())},
+	}
+}
