@@ -2,12 +2,20 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: test acceptance standin up destroy env bench
+.PHONY: test cross acceptance standin up destroy env bench
 
-## test: vet and run every test (unit, nginx, engine and registry, acceptance in its skip form)
-test:
+## test: vet, cross-build for Windows and Apple Silicon, and run every test (unit, nginx,
+## engine and registry, browser, the real `pulumi up` acceptance)
+test: cross
 	$(GO) vet ./...
 	$(GO) test -count=1 -v ./...
+
+## cross: build and vet for the systems people run `pulumi up` on, so nothing Unix-only creeps in
+cross:
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
 
 ## acceptance: pulumi up, the faults a deployment meets, destroy, through the Automation API
 ## (needs the Pulumi CLI; installs the provider plugins at the versions go.mod pins, a no-op once there)

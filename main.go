@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/custom-nginx/internal/config"
 	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/smoke"
 )
 
 // projectFile holds the declared config defaults (see config.Defaults).
@@ -18,6 +19,10 @@ import (
 var projectFile []byte
 
 func main() {
+	// The smoke check runs this binary again, in its check mode (see site.New).
+	if len(os.Args) > 1 && os.Args[1] == smoke.Command {
+		os.Exit(smoke.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	pulumi.Run(func(ctx *pulumi.Context) error {
 		outputs, err := stack(ctx)
 		for name, value := range outputs {
@@ -53,10 +58,15 @@ func stack(ctx *pulumi.Context) (pulumi.Map, error) {
 		return nil, err // before any resource is registered: nothing is created
 	}
 
+	program, err := site.ProgramPath()
+	if err != nil {
+		return nil, err
+	}
 	s, err := site.New(ctx, "site", site.Args{
 		Config:        cfg,
 		AppDir:        "app",
 		ContainerName: ctx.Project() + "-" + ctx.Stack(),
+		Program:       program,
 	})
 	if err != nil {
 		return nil, err

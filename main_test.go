@@ -21,6 +21,7 @@ import (
 
 	"github.com/example/custom-nginx/internal/config"
 	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/smoke"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
@@ -239,25 +240,18 @@ func TestPushStackResources(t *testing.T) {
 		t.Errorf("Container must depend on the push, deps %v", container.deps)
 	}
 
-	smoke := d.rec.one(t, "command:local:Command")
-	env := smoke.inputs["environment"].ObjectValue()
-	if got := env["URL"].StringValue(); got != "http://localhost:8080/" {
-		t.Errorf("smoke check URL %q", got)
-	}
+	smokeCheck := d.rec.one(t, "command:local:Command")
 	page, err := os.ReadFile(filepath.Join("app", site.PagePath))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := env["EXPECTED_SHA256"].StringValue(); got != sha256hex(page) {
-		t.Errorf("smoke check expects sha256 %s, the page has %s", got, sha256hex(page))
+	if got := smokeCheckOf(t, smokeCheck); got.URL != "http://localhost:8080/" || got.SHA256 != sha256hex(page) {
+		t.Errorf("the smoke check fetches %s for sha256 %s; want http://localhost:8080/ and the page's %s", got.URL, got.SHA256, sha256hex(page))
 	}
-	if !strings.Contains(str(t, smoke.inputs, "create"), "EXPECTED_SHA256") {
-		t.Error("smoke check script does not compare the page digest")
+	if !dependsOn(smokeCheck.deps, "Container") {
+		t.Errorf("smoke check must run after the container, deps %v", smokeCheck.deps)
 	}
-	if !dependsOn(smoke.deps, "Container") {
-		t.Errorf("smoke check must run after the container, deps %v", smoke.deps)
-	}
-	triggers := smoke.inputs["triggers"].ArrayValue()
+	triggers := smokeCheck.inputs["triggers"].ArrayValue()
 	if len(triggers) != 1 || triggers[0].StringValue() != "site-id" {
 		t.Errorf("smoke check must re-run when the container is replaced: triggers %v", triggers)
 	}
@@ -393,8 +387,7 @@ func TestPlatformAndWhereTheSiteIs(t *testing.T) {
 			if got := d.outputs["url"].value; got != tt.wantURL {
 				t.Errorf("url %v, want %s", got, tt.wantURL)
 			}
-			smoke := d.rec.one(t, "command:local:Command")
-			if got := smoke.inputs["environment"].ObjectValue()["URL"].StringValue(); got != tt.wantURL {
+			if got := smokeCheckOf(t, d.rec.one(t, "command:local:Command")).URL; got != tt.wantURL {
 				t.Errorf("the smoke check fetches %s, want %s", got, tt.wantURL)
 			}
 		})
@@ -688,4 +681,23 @@ func TestSwarmService(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smokeCheckOf is the check the Command runs: this program's binary in its check mode, with
+// no shell, the create string appended as the last argument, as the command provider does.
+func smokeCheckOf(t *testing.T, cmd registered) smoke.Check {
+	t.Helper()
+	argv := append(stringList(t, cmd.inputs, "interpreter"), cmd.inputs["create"].StringValue())
+	program, err := site.ProgramPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(argv) < 3 || argv[0] != program || argv[1] != smoke.Command {
+		t.Fatalf("the smoke check runs %q, want %s %s …", argv, program, smoke.Command)
+	}
+	check, err := smoke.Parse(argv[2:])
+	if err != nil {
+		t.Fatalf("the smoke check's arguments %q: %v", argv[2:], err)
+	}
+	return check
 }

@@ -19,7 +19,7 @@ func TestProjectFilesLoadLikeTheCLI(t *testing.T) {
 	if project.Runtime.Name() != "go" {
 		t.Errorf("runtime %q", project.Runtime.Name())
 	}
-	if got := project.Runtime.Options()["buildTarget"]; got != ".pulumi/bin/custom-nginx" {
+	if got := project.Runtime.Options()["buildTarget"]; got != ".pulumi/bin/custom-nginx.exe" {
 		t.Errorf("runtime.options.buildTarget = %v: without it every `pulumi up` relinks the program", got)
 	}
 	for key, typ := range map[string]string{

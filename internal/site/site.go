@@ -4,7 +4,6 @@ package site
 
 import (
 	"crypto/sha256"
-	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/smoke"
 )
 
 // BaseImageArg is the Dockerfile's build arg for its FROM.
@@ -27,12 +27,6 @@ const BaseImageArg = "BASE_IMAGE"
 
 // PagePath is the custom page inside the build context; the smoke check proves it is served.
 const PagePath = "html/index.html"
-
-// smokeAttempts bounds the smoke check: 100 tries 0.1 s apart, about 10 s.
-const smokeAttempts = 100
-
-//go:embed smoke.sh
-var smokeScript string
 
 // Args are the component's inputs.
 type Args struct {
@@ -42,6 +36,9 @@ type Args struct {
 	AppDir string
 	// ContainerName names the container; one per stack, since the host port is fixed.
 	ContainerName string
+	// Program is this program's binary as the smoke check runs it from the project folder
+	// (see ProgramPath).
+	Program string
 }
 
 // Site is the component.
@@ -180,14 +177,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
-	smoke, err := local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
-		Create: pulumi.String(smokeScript),
-		Environment: pulumi.StringMap{
-			"URL":             pulumi.String(url),
-			"EXPECTED_SHA256": pulumi.String(pageSHA256),
-			"ATTEMPTS":        pulumi.String(strconv.Itoa(smokeAttempts)),
-		},
-		Triggers: rerunCheck,
+	check := smoke.Check{URL: url, SHA256: pageSHA256, Attempts: smoke.DefaultAttempts,
+		Interval: smoke.DefaultInterval, RequestTimeout: smoke.DefaultRequestTimeout}
+	smokeCheck, err := local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
+		// This program in its check mode, with no shell in between, so the same argv runs
+		// on Linux, macOS and Windows. The provider appends create, the URL, as the last argument.
+		Interpreter: pulumi.ToStringArray(append([]string{args.Program, smoke.Command}, check.Flags()...)),
+		Create:      pulumi.String(check.URL),
+		Triggers:    rerunCheck,
 	}, parent, pulumi.DependsOn([]pulumi.Resource{running}))
 	if err != nil {
 		return nil, err
@@ -195,7 +192,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 	s.ImageID = imageID
 	s.URL = pulumi.String(url).ToStringOutput()
-	s.SmokeCheck = smoke.Stdout
+	s.SmokeCheck = smokeCheck.Stdout
 	if err := ctx.RegisterResourceOutputs(s, s.Outputs()); err != nil {
 		return nil, err
 	}
@@ -284,4 +281,23 @@ func fileSHA256(path string) (string, error) {
 	}
 	sum := sha256.Sum256(page)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// ProgramPath is this program's binary relative to the working directory (the project
+// folder), with forward slashes: with Pulumi.yaml's buildTarget it stays the same from run
+// to run, machine to machine and OS to OS, so a no-op `up` leaves the smoke check alone.
+func ProgramPath() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(wd, exe)
+	if err != nil {
+		return "", err
+	}
+	return filepath.ToSlash(rel), nil
 }
