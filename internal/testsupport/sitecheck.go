@@ -46,6 +46,7 @@ func CheckSite(baseURL, appDir string) error {
 		{path: "healthz", status: 200, body: []byte("ok\n"), contentType: "text/plain; charset=utf-8"},
 		{path: "style.css", status: 200, body: file("html/style.css"), contentType: "text/css; charset=utf-8"},
 		{path: "no/such/page", status: 404, body: file("html/404.html"), contentType: "text/html; charset=utf-8"},
+		{path: "favicon.ico", status: 204, body: []byte{}},
 		{path: "", acceptEncoding: "gzip", status: 200, contentEncoding: "gzip"},
 	}
 	for _, c := range checks {
