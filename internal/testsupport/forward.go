@@ -19,6 +19,13 @@ func Forward(listenAddr, network, address string) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ForwardFrom(l, network, address), nil
+}
+
+// ForwardFrom relays each connection accepted on l to network/address, dialled from this
+// process's own network namespace: with l opened in another namespace, the relay crosses
+// from that namespace into this one. It owns l: Close closes it.
+func ForwardFrom(l net.Listener, network, address string) *Forwarder {
 	f := &Forwarder{Addr: l.Addr().String(), listener: l}
 	go func() {
 		for {
@@ -41,7 +48,7 @@ func Forward(listenAddr, network, address string) (*Forwarder, error) {
 			}()
 		}
 	}()
-	return f, nil
+	return f
 }
 
 // Close stops accepting; connections in flight end with their peers.
