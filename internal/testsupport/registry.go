@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -144,16 +145,16 @@ func (r *Registry) Digest(ctx context.Context, repository, tag string) (string, 
 	return desc.Digest.String(), nil
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port that was free on every address a moment ago. It is drawn
+// below Linux's ephemeral range (32768-60999), where the tests' own outgoing connections
+// take their local ports: a port from there can be taken again before the test binds it.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		if l, err := net.Listen("tcp", fmt.Sprintf(":%d", port)); err == nil {
+			l.Close()
+			return port, nil
+		}
 	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("not a TCP address")
-	}
-	return addr.Port, nil
+	return 0, errors.New("no free TCP port in 20000-31999 after 100 tries")
 }
