@@ -2,7 +2,6 @@
 package main
 
 import (
-	_ "embed"
 	"os"
 
 	"github.com/hashicorp/go-multierror"
@@ -13,23 +12,64 @@ import (
 	"github.com/example/custom-nginx/internal/smoke"
 )
 
-// projectFile holds the declared config defaults (see config.Defaults).
-//
-//go:embed Pulumi.yaml
-var projectFile []byte
-
 func main() {
 	// The smoke check runs this binary again, in its check mode (see site.New).
 	if len(os.Args) > 1 && os.Args[1] == smoke.Command {
 		os.Exit(smoke.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	pulumi.Run(func(ctx *pulumi.Context) error {
-		outputs, err := stack(ctx)
-		for name, value := range outputs {
-			ctx.Export(name, value)
+		cfg, s, err := newSite(ctx)
+		if err != nil {
+			return err
 		}
-		return eachProblem(err)
+		exportOutputs(ctx.Export, cfg, s)
+		return nil
 	})
+}
+
+// exportOutputs declares what `pulumi stack output` shows (export is ctx.Export; the tests
+// pass a recorder).
+func exportOutputs(export func(string, pulumi.Input), cfg config.Config, s *site.Site) {
+	export("url", s.URL)
+	export("imageId", s.ImageID)
+	export("imageRef", s.ImageRef)
+	export("smokeCheck", s.SmokeCheck.Stdout)
+	if s.Push != nil {
+		export("repoUrl", s.RepoURL)
+	}
+	if s.Container != nil {
+		export("containerName", s.Container.Name)
+	}
+	if s.Service != nil {
+		export("serviceName", s.Service.Name)
+		if cfg.ServiceMode == config.ServiceReplicated { // a global service runs one task per node
+			export("replicas", pulumi.Int(cfg.Replicas))
+		}
+	}
+}
+
+// newSite loads and validates the config, then creates the one component.
+func newSite(ctx *pulumi.Context) (config.Config, *site.Site, error) {
+	// The engine the docker provider talks to: its host config, else DOCKER_HOST.
+	dockerHost, ok := ctx.GetConfig("docker:host")
+	if !ok {
+		dockerHost = os.Getenv("DOCKER_HOST")
+	}
+	cfg, err := config.Load(contextSource{ctx}, dockerHost)
+	if err != nil {
+		return cfg, nil, eachProblem(err) // before any resource is registered: nothing is created
+	}
+	program, err := site.ProgramPath()
+	if err != nil {
+		return cfg, nil, err
+	}
+	s, err := site.New(ctx, "site", site.Args{
+		Config:        cfg,
+		AppDir:        "app",
+		ContainerName: ctx.Project() + "-" + ctx.Stack(),
+		Program:       program,
+	})
+	return cfg, s, err
 }
 
 // eachProblem hands the SDK every problem of a joined error as an error of its own. Run
@@ -40,39 +80,6 @@ func eachProblem(err error) error {
 		return multierror.Append(nil, joined.Unwrap()...)
 	}
 	return err
-}
-
-// stack declares the stack and returns its outputs.
-func stack(ctx *pulumi.Context) (pulumi.Map, error) {
-	defaults, err := config.Defaults(projectFile)
-	if err != nil {
-		return nil, err
-	}
-	// The engine the docker provider talks to: its host config, else DOCKER_HOST.
-	dockerHost, ok := ctx.GetConfig("docker:host")
-	if !ok {
-		dockerHost = os.Getenv("DOCKER_HOST")
-	}
-	cfg, err := config.Load(contextSource{ctx}, defaults, dockerHost)
-	if err != nil {
-		return nil, err // before any resource is registered: nothing is created
-	}
-
-	program, err := site.ProgramPath()
-	if err != nil {
-		return nil, err
-	}
-	s, err := site.New(ctx, "site", site.Args{
-		Config:        cfg,
-		AppDir:        "app",
-		ContainerName: ctx.Project() + "-" + ctx.Stack(),
-		Program:       program,
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	return s.Outputs(), nil
 }
 
 // contextSource reads the project's config keys from the Pulumi context.

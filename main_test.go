@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
@@ -67,7 +68,13 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	case "command:local:Command":
 		state["stdout"] = resource.NewProperty("custom page served")
 	}
-	return args.Name + "-id", state, nil
+	return mockID(args.TypeToken, args.Name), state, nil
+}
+
+// mockID is the ID the mock gives a resource: its type in it, so a test can tell which
+// resource an input refers to.
+func mockID(typeToken, name string) string {
+	return typeToken[strings.LastIndex(typeToken, ":")+1:] + "/" + name
 }
 
 func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
@@ -109,10 +116,20 @@ type awaited struct {
 }
 
 // deploy runs the program under mocks with the given project config; secret lists the
-// keys set with --secret. Config reaches the program the way the CLI passes it.
+// keys set with --secret. Config reaches the program the way the CLI passes it: every key
+// Pulumi.yaml declares, its default applied.
 func deploy(t *testing.T, values map[string]string, secret ...string) deployment {
 	t.Helper()
+	project, err := workspace.LoadProject("Pulumi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := map[string]string{}
+	for k, decl := range project.Config {
+		if decl.Default != nil {
+			cfg[testProject+":"+k] = fmt.Sprint(decl.Default)
+		}
+	}
 	for k, v := range values {
 		cfg[testProject+":"+k] = v
 	}
@@ -127,11 +144,13 @@ func deploy(t *testing.T, values map[string]string, secret ...string) deployment
 
 	d := deployment{rec: &recorder{}, outputs: map[string]awaited{}}
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		outputs, err := stack(ctx)
+		cfg, s, err := newSite(ctx)
 		if err != nil {
 			return err
 		}
-		for name, value := range outputs {
+		exports := map[string]pulumi.Input{}
+		exportOutputs(func(name string, value pulumi.Input) { exports[name] = value }, cfg, s)
+		for name, value := range exports {
 			res, err := internals.UnsafeAwaitOutput(context.Background(), pulumi.ToOutput(value))
 			if err != nil {
 				return err
@@ -185,6 +204,17 @@ func TestPushStackResources(t *testing.T) {
 	comp := d.rec.one(t, "customnginx:index:Site")
 	if comp.name != "site" {
 		t.Errorf("component name %q", comp.name)
+	}
+	// Children are named by role, so `pulumi up` and the URNs say which is which.
+	for typ, want := range map[string]string{
+		"docker:index/image:Image":                 "site-image",
+		"docker:index/registryImage:RegistryImage": "site-push",
+		"docker:index/container:Container":         "site-container",
+		"command:local:Command":                    "site-smoke-check",
+	} {
+		if got := d.rec.one(t, typ).name; got != want {
+			t.Errorf("%s is named %q, want %q", typ, got, want)
+		}
 	}
 
 	image := d.rec.one(t, "docker:index/image:Image").inputs
@@ -252,7 +282,7 @@ func TestPushStackResources(t *testing.T) {
 		t.Errorf("smoke check must run after the container, deps %v", smokeCheck.deps)
 	}
 	triggers := smokeCheck.inputs["triggers"].ArrayValue()
-	if len(triggers) != 1 || triggers[0].StringValue() != "site-id" {
+	if want := mockID("docker:index/container:Container", "site-container"); len(triggers) != 1 || triggers[0].StringValue() != want {
 		t.Errorf("smoke check must re-run when the container is replaced: triggers %v", triggers)
 	}
 

@@ -405,6 +405,8 @@ func TestAcceptance(t *testing.T) {
 		if err := testsupport.CheckSite(url, appFolder); err != nil {
 			t.Fatal(err)
 		}
+		// The page as a person sees it, from the container the stack runs.
+		testsupport.CheckInBrowser(t, url, appFolder, screenshotDir(t, "acceptance"))
 	})
 
 	noOp := func(t *testing.T) {

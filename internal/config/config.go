@@ -13,7 +13,6 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	"gopkg.in/yaml.v3"
 )
 
 // Config keys, as declared in Pulumi.yaml (registryPassword is the one undeclared key).
@@ -87,37 +86,14 @@ type Source interface {
 	IsSecret(key string) bool
 }
 
-// Defaults returns the defaults that Pulumi.yaml declares, by key. The project file is
-// the one place defaults live; the CLI applies them before the program runs, and Load
-// applies them again so the program behaves the same when run without the CLI (tests).
-func Defaults(projectYAML []byte) (map[string]string, error) {
-	var project struct {
-		Config map[string]struct {
-			Default any `yaml:"default"`
-		} `yaml:"config"`
-	}
-	if err := yaml.Unmarshal(projectYAML, &project); err != nil {
-		return nil, fmt.Errorf("Pulumi.yaml: %w", err)
-	}
-	defaults := make(map[string]string, len(project.Config))
-	for key, decl := range project.Config {
-		if decl.Default != nil {
-			defaults[key] = fmt.Sprint(decl.Default)
-		}
-	}
-	return defaults, nil
-}
-
-// Load reads every key from src (falling back to defaults), validates all of them and
-// reports every problem at once, each naming its key and the command that fixes it.
-// dockerHost is the engine's address as the docker provider gets it (DOCKER_HOST or
-// docker:host; "" for the local engine).
-func Load(src Source, defaults map[string]string, dockerHost string) (Config, error) {
+// Load reads every key from src (the CLI hands the program each declared key, its default
+// applied), validates all of them and reports every problem at once, each naming its key
+// and the command that fixes it. dockerHost is the engine's address as the docker provider
+// gets it (DOCKER_HOST or docker:host; "" for the local engine).
+func Load(src Source, dockerHost string) (Config, error) {
 	get := func(key string) string {
-		if v, ok := src.Get(key); ok {
-			return strings.TrimSpace(v)
-		}
-		return defaults[key]
+		v, _ := src.Get(key)
+		return strings.TrimSpace(v)
 	}
 	var problems []error
 	refuse := func(key, format string, args ...any) {

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
-	"os"
+	"maps"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 )
 
 // mapSource is a config Source backed by a map; keys in secret were set with --secret.
@@ -16,15 +18,19 @@ type mapSource struct {
 func (m mapSource) Get(key string) (string, bool) { v, ok := m.values[key]; return v, ok }
 func (m mapSource) IsSecret(key string) bool      { return m.secret[key] }
 
+// projectDefaults are the defaults Pulumi.yaml declares, read by the SDK's project loader:
+// what the CLI hands the program for a key the stack does not set.
 func projectDefaults(t *testing.T) map[string]string {
 	t.Helper()
-	project, err := os.ReadFile("../../Pulumi.yaml")
+	project, err := workspace.LoadProject("../../Pulumi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defaults, err := Defaults(project)
-	if err != nil {
-		t.Fatal(err)
+	defaults := map[string]string{}
+	for key, decl := range project.Config {
+		if decl.Default != nil {
+			defaults[key] = fmt.Sprint(decl.Default)
+		}
 	}
 	return defaults
 }
@@ -210,7 +216,9 @@ func TestLoad(t *testing.T) {
 	defaults := projectDefaults(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Load(mapSource{values: tt.values, secret: tt.secret}, defaults, tt.dockerHost)
+			values := maps.Clone(defaults)
+			maps.Copy(values, tt.values)
+			got, err := Load(mapSource{values: values, secret: tt.secret}, tt.dockerHost)
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)

@@ -41,45 +41,25 @@ type Args struct {
 	Program string
 }
 
-// Site is the component.
+// Site builds, pushes, runs and proves the site. Its children are fields, nil when the
+// configuration leaves them out.
 type Site struct {
 	pulumi.ResourceState
 
-	RepoURL       pulumi.StringOutput // only when pushing
-	ImageRef      pulumi.StringOutput
-	ImageID       pulumi.StringOutput
-	URL           pulumi.StringOutput
-	ContainerName pulumi.StringOutput // container mode
-	ServiceName   pulumi.StringOutput // swarm mode
-	SmokeCheck    pulumi.StringOutput
+	Image      *docker.Image
+	Push       *docker.RegistryImage // when pushing
+	Container  *docker.Container     // container mode
+	Service    *docker.Service       // swarm mode
+	SmokeCheck *local.Command
 
-	cfg config.Config
+	ImageID  pulumi.StringOutput // the build the site runs
+	ImageRef pulumi.StringOutput // registry/repository@digest when pushed, else ImageID
+	RepoURL  pulumi.StringOutput // where a person finds the pushed repository
+	URL      pulumi.StringOutput // where the smoke check found the page
 }
 
-// Outputs are the component's outputs by name, as the stack exports them.
-func (s *Site) Outputs() pulumi.Map {
-	outputs := pulumi.Map{
-		"imageRef":   s.ImageRef,
-		"imageId":    s.ImageID,
-		"url":        s.URL,
-		"smokeCheck": s.SmokeCheck,
-	}
-	if s.cfg.Push {
-		outputs["repoUrl"] = s.RepoURL
-	}
-	if s.cfg.Mode != config.ModeSwarm {
-		outputs["containerName"] = s.ContainerName
-		return outputs
-	}
-	outputs["serviceName"] = s.ServiceName
-	if s.cfg.ServiceMode == config.ServiceReplicated { // a global service has one task per node
-		outputs["replicas"] = pulumi.Int(s.cfg.Replicas)
-	}
-	return outputs
-}
-
-// New registers the component and its children: Image, RegistryImage (when pushing),
-// Container and the smoke check Command.
+// New registers the component and its children, each named by its role: the image, the
+// push (when pushing), the container or the swarm service, and the smoke check.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	cfg := args.Config
 	pageSHA256, err := fileSHA256(filepath.Join(args.AppDir, PagePath))
@@ -87,24 +67,26 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	s := &Site{cfg: cfg}
+	s := &Site{}
 	if err := ctx.RegisterComponentResource("customnginx:index:Site", name, s, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(s)
+	// Children were once all named `name`: the alias moves an existing stack's resources to
+	// their role names without replacing them.
+	formerly := pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(name)}})
 
 	buildArgs := pulumi.StringMap{}
 	if cfg.BaseImage != "" {
 		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
 	}
-	// No platform: the engine builds for its own, natively from the multi-arch base.
-	var platform pulumi.StringPtrInput
+	var platform pulumi.StringPtrInput // none: the provider's default (see README)
 	if cfg.Platform != "" {
 		platform = pulumi.String(cfg.Platform)
 	}
-	image, err := docker.NewImage(ctx, name, &docker.ImageArgs{
-		ImageName: pulumi.String(LocalImageName(cfg)),
-		// The RegistryImage pushes, with credentials that stay out of the provider config.
+	s.Image, err = docker.NewImage(ctx, name+"-image", &docker.ImageArgs{
+		ImageName: pulumi.String(localImageName(cfg)),
+		// The push is its own resource, with credentials that stay out of the provider config.
 		SkipPush: pulumi.Bool(true),
 		Build: &docker.DockerBuildArgs{
 			Context:        pulumi.String(args.AppDir),
@@ -113,73 +95,69 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Args:           buildArgs,
 			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
 		},
-	}, parent)
+	}, parent, formerly)
 	if err != nil {
 		return nil, err
 	}
 	// With skipPush, repoDigest is the local image ID: it changes with every new build, and
 	// it is what the engine reports back for a container, so a no-op `up` shows no diff.
-	imageID := image.RepoDigest
+	s.ImageID = s.Image.RepoDigest
+	s.ImageRef = s.ImageID
 
-	var containerDeps []pulumi.Resource
-	s.ImageRef = imageID
+	var pushed []pulumi.Resource // never run what failed to push
 	if cfg.Push {
-		pushed, err := docker.NewRegistryImage(ctx, name, &docker.RegistryImageArgs{
-			Name: image.ImageName,
+		s.Push, err = docker.NewRegistryImage(ctx, name+"-push", &docker.RegistryImageArgs{
+			Name: s.Image.ImageName,
 			// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
 			KeepRemotely: pulumi.Bool(true),
 			// Push again exactly when the build changed.
-			Triggers: pulumi.StringMap{"imageId": imageID},
+			Triggers: pulumi.StringMap{"imageId": s.ImageID},
 			AuthConfig: &docker.RegistryImageAuthConfigArgs{
-				Address:  pulumi.String(AuthAddress(cfg.RegistryServer)),
+				Address:  pulumi.String(authAddress(cfg.RegistryServer)),
 				Username: pulumi.String(cfg.RegistryUsername),
-				Password: pulumi.ToSecret(pulumi.String(string(cfg.RegistryPassword))).(pulumi.StringOutput),
+				Password: secret(cfg.RegistryPassword),
 			},
-		}, parent, pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
+		}, parent, formerly, pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
 		if err != nil {
 			return nil, err
 		}
-		containerDeps = append(containerDeps, pushed) // never run what failed to push
-		s.RepoURL = pulumi.String(RepoURL(cfg)).ToStringOutput()
-		s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, pushed.Sha256Digest)
+		pushed = append(pushed, s.Push)
+		s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
+		s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, s.Push.Sha256Digest)
 	}
 
-	// Run it: one container on the engine, or a service on the swarm the engine manages.
 	var running pulumi.Resource
 	var rerunCheck pulumi.Array // what makes the smoke check prove the site again
 	if cfg.Mode == config.ModeSwarm {
 		auth := &docker.ServiceAuthArgs{
 			ServerAddress: pulumi.String(cfg.RegistryServer),
 			Username:      pulumi.String(cfg.RegistryUsername),
-			Password:      pulumi.ToSecret(pulumi.String(string(cfg.RegistryPassword))).(pulumi.StringOutput),
+			Password:      secret(cfg.RegistryPassword),
 		}
-		service, err := docker.NewService(ctx, name+"-service", serviceArgs(args.ContainerName, s.ImageRef, cfg, auth),
-			parent, pulumi.DependsOn(containerDeps), pulumi.AdditionalSecretOutputs([]string{"auth"}))
+		s.Service, err = docker.NewService(ctx, name+"-service", serviceArgs(args.ContainerName, s.ImageRef, cfg, auth),
+			parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
 		if err != nil {
 			return nil, err
 		}
-		running = service
+		running = s.Service
 		// A rolling update keeps the service: the check follows the image it rolled out.
-		rerunCheck = pulumi.Array{service.ID(), s.ImageRef}
-		s.ServiceName = service.Name
+		rerunCheck = pulumi.Array{s.Service.ID(), s.ImageRef}
 	} else {
-		container, err := docker.NewContainer(ctx, name, containerArgs(args.ContainerName, imageID, cfg.HostIP, cfg.HostPort),
-			parent, pulumi.DependsOn(containerDeps),
+		s.Container, err = docker.NewContainer(ctx, name+"-container", containerArgs(args.ContainerName, s.ImageID, cfg.HostIP, cfg.HostPort),
+			parent, formerly, pulumi.DependsOn(pushed),
 			// The host port is fixed: the old container must free it before the new one starts.
 			pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, err
 		}
-		running = container
-		// A new container must prove itself again.
-		rerunCheck = pulumi.Array{container.ID()}
-		s.ContainerName = container.Name
+		running = s.Container
+		rerunCheck = pulumi.Array{s.Container.ID()} // a new container proves itself again
 	}
 
 	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
 	check := smoke.Check{URL: url, SHA256: pageSHA256, Attempts: smoke.DefaultAttempts,
 		Interval: smoke.DefaultInterval, RequestTimeout: smoke.DefaultRequestTimeout}
-	smokeCheck, err := local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
+	s.SmokeCheck, err = local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
 		// This program in its check mode, with no shell in between, so the same argv runs
 		// on Linux, macOS and Windows. The provider appends create, the URL, as the last argument.
 		Interpreter: pulumi.ToStringArray(append([]string{args.Program, smoke.Command}, check.Flags()...)),
@@ -189,14 +167,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-
-	s.ImageID = imageID
 	s.URL = pulumi.String(url).ToStringOutput()
-	s.SmokeCheck = smokeCheck.Stdout
-	if err := ctx.RegisterResourceOutputs(s, s.Outputs()); err != nil {
+
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": s.URL, "imageRef": s.ImageRef}); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// secret hands a credential to a resource input as a Pulumi secret: encrypted in the state,
+// masked in the CLI's output.
+func secret(password config.Secret) pulumi.StringOutput {
+	return pulumi.ToSecret(pulumi.String(string(password))).(pulumi.StringOutput)
 }
 
 func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
@@ -241,17 +223,17 @@ func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPor
 	}
 }
 
-// LocalImageName is the name the build is tagged with and the RegistryImage pushes.
-func LocalImageName(cfg config.Config) string {
+// localImageName is the name the build is tagged with and the push sends.
+func localImageName(cfg config.Config) string {
 	if !cfg.Push {
 		return cfg.Repository + ":" + cfg.ImageTag
 	}
 	return cfg.RegistryServer + "/" + cfg.Repository + ":" + cfg.ImageTag
 }
 
-// AuthAddress is where the provider logs in: Docker Hub's registry API host, or the
+// authAddress is where the provider logs in: Docker Hub's registry API host, or the
 // registry itself, over plain HTTP for loopback registries as Docker assumes.
-func AuthAddress(server string) string {
+func authAddress(server string) string {
 	if server == config.DockerHub {
 		return "registry-1.docker.io"
 	}
@@ -266,8 +248,8 @@ func AuthAddress(server string) string {
 	return server
 }
 
-// RepoURL is where a person finds the pushed repository.
-func RepoURL(cfg config.Config) string {
+// repoURL is where a person finds the pushed repository.
+func repoURL(cfg config.Config) string {
 	if cfg.RegistryServer == config.DockerHub {
 		return "https://hub.docker.com/r/" + cfg.Repository
 	}
