@@ -658,7 +658,6 @@ func TestSwarmService(t *testing.T) {
 			expect("taskSpec.containerSpec.readOnly", rt.ReadOnlyRoot)
 			expect("taskSpec.containerSpec.mounts[0].type", "tmpfs")
 			expect("taskSpec.containerSpec.mounts[0].target", rt.Tmpfs.Path)
-			expect("taskSpec.containerSpec.mounts[0].tmpfsOptions.sizeBytes", float64(rt.Tmpfs.SizeMB<<20))
 			expect("taskSpec.containerSpec.capDrops", rt.CapDrop)
 			expect("taskSpec.containerSpec.stopSignal", rt.StopSignal)
 			expect("taskSpec.containerSpec.stopGracePeriod", rt.StopTimeout.String())

@@ -12,6 +12,10 @@ import (
 // convergeTimeout bounds how long `pulumi up` waits for the service's tasks to run.
 const convergeTimeout = 3 * time.Minute
 
+// noFailedTask is the failure ratio that fails an update at its first failed task, spelled
+// as the provider reads it back ("0" would show a diff on every `up`).
+const noFailedTask = "0.0"
+
 // serviceArgs runs image (the pushed digest, so every node runs exactly that build) as a
 // swarm service with the container's hardened runtime, and rolls updates one task at a
 // time, rolling back a task that does not come up healthy.
@@ -42,13 +46,12 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 				Image:    image,
 				User:     pulumi.String(rt.User),
 				ReadOnly: pulumi.Bool(rt.ReadOnlyRoot),
+				// No tmpfsOptions: docker 4.11.2 panics on them (int vs int64, as in
+				// kreuzwerker/terraform-provider-docker#563). Docker's default tmpfs mode is 1777,
+				// as ours, and its pages count against the memory limit, which bounds its size.
 				Mounts: docker.ServiceTaskSpecContainerSpecMountArray{docker.ServiceTaskSpecContainerSpecMountArgs{
 					Type:   pulumi.String("tmpfs"),
 					Target: pulumi.String(rt.Tmpfs.Path),
-					TmpfsOptions: &docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs{
-						SizeBytes: pulumi.Int(rt.Tmpfs.SizeMB << 20),
-						Mode:      pulumi.Int(rt.Tmpfs.Mode),
-					},
 				}},
 				CapDrops:        pulumi.ToStringArray(rt.CapDrop),
 				StopSignal:      pulumi.String(rt.StopSignal),
@@ -64,7 +67,9 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 			Resources: &docker.ServiceTaskSpecResourcesArgs{
 				Limits: &docker.ServiceTaskSpecResourcesLimitsArgs{MemoryBytes: pulumi.Int(rt.MemoryMB << 20)},
 			},
-			RestartPolicy: &docker.ServiceTaskSpecRestartPolicyArgs{Condition: pulumi.String("any"), Delay: pulumi.String("1s")},
+			// Window 0s (restarts counted over all time) is Swarm's default; the provider reads it
+			// back, so leaving it out would show a diff on every `up`.
+			RestartPolicy: &docker.ServiceTaskSpecRestartPolicyArgs{Condition: pulumi.String("any"), Delay: pulumi.String("1s"), Window: pulumi.String("0s")},
 			Placement:     placement,
 			LogDriver:     &docker.ServiceTaskSpecLogDriverArgs{Name: pulumi.String(rt.LogDriver), Options: pulumi.ToStringMap(rt.LogOpts)},
 		},
@@ -79,14 +84,14 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 			Order:           pulumi.String(order),
 			Monitor:         pulumi.String(monitor),
 			FailureAction:   pulumi.String("rollback"),
-			MaxFailureRatio: pulumi.String("0"),
+			MaxFailureRatio: pulumi.String(noFailedTask),
 		},
 		RollbackConfig: &docker.ServiceRollbackConfigArgs{
 			Parallelism:     pulumi.Int(1),
 			Order:           pulumi.String(order),
 			Monitor:         pulumi.String(monitor),
 			FailureAction:   pulumi.String("pause"),
-			MaxFailureRatio: pulumi.String("0"),
+			MaxFailureRatio: pulumi.String(noFailedTask),
 		},
 		// `pulumi up` returns once every task runs the new spec.
 		ConvergeConfig: &docker.ServiceConvergeConfigArgs{Delay: pulumi.String("1s"), Timeout: pulumi.String(convergeTimeout.String())},
