@@ -8,7 +8,7 @@ GO ?= go
 ## engine and registry, browser, the real `pulumi up` acceptance)
 test: cross
 	$(GO) vet ./...
-	$(GO) test -count=1 -v ./...
+	$(GO) test -count=1 -timeout 30m -v ./...
 
 ## cross: build and vet for the systems people run `pulumi up` on, so nothing Unix-only creeps in
 cross:
@@ -22,11 +22,11 @@ cross:
 acceptance:
 	pulumi plugin install resource docker $$($(GO) list -m -f '{{.Version}}' github.com/pulumi/pulumi-docker/sdk/v4)
 	pulumi plugin install resource command $$($(GO) list -m -f '{{.Version}}' github.com/pulumi/pulumi-command/sdk)
-	$(GO) test -count=1 -v -run TestAcceptance ./e2e/
+	$(GO) test -count=1 -timeout 30m -v -run TestAcceptance ./e2e/
 
 ## standin: build the offline stand-in for the nginx Alpine base and print its tag
 standin:
-	@test/standin-base.sh
+	@scripts/standin-base.sh
 
 ## up: deploy with one command (local backend unless you have one; no account needed)
 up:
@@ -37,8 +37,9 @@ destroy:
 	@scripts/stack.sh destroy
 
 ## bench: print image size, start time, throughput and build figures; saved under bench/results/
+## (flags through ARGS, e.g. make bench ARGS="-starts 5 -skip-cold-build")
 bench:
-	@bench/run.sh
+	$(GO) run ./bench $(ARGS)
 
 ## env: print the exports that point plain `pulumi` commands at make up's backend: eval "$(make -s env)"
 env:

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
@@ -167,19 +169,11 @@ var pushConfig = map[string]string{
 	"registryPassword": testPassword,
 }
 
-// str is the plain value at path in pm, unwrapping secrets, as fmt prints it.
-func str(t *testing.T, pm resource.PropertyMap, path ...string) string {
+// plain is the value at a property path of pm ("build.args.BASE_IMAGE", `tmpfs["/tmp"]`) as
+// fmt prints it, a secret's value unwrapped.
+func plain(t *testing.T, pm resource.PropertyMap, path string) string {
 	t.Helper()
-	v := resource.NewObjectProperty(pm)
-	for _, key := range path {
-		if v.IsSecret() {
-			v = v.SecretValue().Element
-		}
-		if !v.IsObject() {
-			t.Fatalf("%v: not an object at %q", path, key)
-		}
-		v = v.ObjectValue()[resource.PropertyKey(key)]
-	}
+	v := at(t, pm, path)
 	if v.IsSecret() {
 		v = v.SecretValue().Element
 	}
@@ -224,7 +218,7 @@ func TestPushStackResources(t *testing.T) {
 		"build.context":    "app",
 		"build.dockerfile": "app/Dockerfile",
 	} {
-		if got := str(t, image, strings.Split(path, ".")...); got != want {
+		if got := plain(t, image, path); got != want {
 			t.Errorf("Image %s = %q, want %q", path, got, want)
 		}
 	}
@@ -243,7 +237,7 @@ func TestPushStackResources(t *testing.T) {
 		"authConfig.address":  "registry-1.docker.io",
 		"authConfig.username": "alice",
 	} {
-		if got := str(t, push.inputs, strings.Split(path, ".")...); got != want {
+		if got := plain(t, push.inputs, path); got != want {
 			t.Errorf("RegistryImage %s = %q, want %q", path, got, want)
 		}
 	}
@@ -253,10 +247,10 @@ func TestPushStackResources(t *testing.T) {
 	}
 
 	container := d.rec.one(t, "docker:index/container:Container")
-	if got := str(t, container.inputs, "image"); got != testImageID {
+	if got := plain(t, container.inputs, "image"); got != testImageID {
 		t.Errorf("Container image = %q, want the built image's ID %q", got, testImageID)
 	}
-	if got := str(t, container.inputs, "name"); got != "custom-nginx-dev" {
+	if got := plain(t, container.inputs, "name"); got != "custom-nginx-dev" {
 		t.Errorf("Container name = %q", got)
 	}
 	port := container.inputs["ports"].ArrayValue()[0].ObjectValue()
@@ -323,11 +317,11 @@ func TestContainerRunsHardened(t *testing.T) {
 		"destroyGraceSeconds": "10",
 		"wait":                "false", // the smoke check is the gate
 	} {
-		if got := str(t, c, key); got != want {
+		if got := plain(t, c, key); got != want {
 			t.Errorf("Container %s = %q, want %q", key, got, want)
 		}
 	}
-	if got := str(t, c, "tmpfs", "/tmp"); !strings.Contains(got, "noexec") || !strings.Contains(got, "size=") {
+	if got := plain(t, c, `tmpfs["/tmp"]`); !strings.Contains(got, "noexec") || !strings.Contains(got, "size=") {
 		t.Errorf("tmpfs /tmp options %q", got)
 	}
 	if got := strings.Join(stringList(t, c["capabilities"].ObjectValue(), "drops"), ","); got != "ALL" {
@@ -349,7 +343,7 @@ func TestContainerRunsHardened(t *testing.T) {
 		t.Errorf("healthcheck test %q", got)
 	}
 	for key, want := range map[string]string{"interval": "2s", "timeout": "2s", "startPeriod": "10s", "retries": "2"} {
-		if got := str(t, hc, key); got != want {
+		if got := plain(t, hc, key); got != want {
 			t.Errorf("healthcheck %s = %q, want %q", key, got, want)
 		}
 	}
@@ -363,7 +357,7 @@ func TestNoPushRegistersNoRegistryImage(t *testing.T) {
 	if found := d.rec.byType(t, "docker:index/registryImage:RegistryImage"); len(found) != 0 {
 		t.Fatalf("push=false registered %d RegistryImage", len(found))
 	}
-	if got := str(t, d.rec.one(t, "docker:index/image:Image").inputs, "imageName"); got != "custom-nginx:v1" {
+	if got := plain(t, d.rec.one(t, "docker:index/image:Image").inputs, "imageName"); got != "custom-nginx:v1" {
 		t.Errorf("local image name %q", got)
 	}
 	if _, ok := d.outputs["repoUrl"]; ok {
@@ -437,14 +431,14 @@ func TestLocalRegistryAndBaseImage(t *testing.T) {
 		t.Fatal(d.err)
 	}
 	image := d.rec.one(t, "docker:index/image:Image").inputs
-	if got := str(t, image, "build", "args", site.BaseImageArg); got != "nginx:1.28.0-alpine" {
+	if got := plain(t, image, "build.args."+site.BaseImageArg); got != "nginx:1.28.0-alpine" {
 		t.Errorf("build arg %s = %q", site.BaseImageArg, got)
 	}
 	push := d.rec.one(t, "docker:index/registryImage:RegistryImage").inputs
-	if got := str(t, push, "name"); got != "127.0.0.1:5000/team/site:2026.11" {
+	if got := plain(t, push, "name"); got != "127.0.0.1:5000/team/site:2026.11" {
 		t.Errorf("pushed name %q", got)
 	}
-	if got := str(t, push, "authConfig", "address"); got != "http://127.0.0.1:5000" {
+	if got := plain(t, push, "authConfig.address"); got != "http://127.0.0.1:5000" {
 		t.Errorf("auth address %q: a loopback registry speaks plain HTTP", got)
 	}
 	if got := d.outputs["repoUrl"].value; got != "127.0.0.1:5000/team/site" {
@@ -472,26 +466,26 @@ func TestPasswordAppearsInNoOutput(t *testing.T) {
 	}
 }
 
+// TestBadConfigRegistersNothing: the config rules are config.Load's (its table tests them);
+// here the program must stop on them before any resource, and hand the SDK each problem
+// as an error of its own, so the CLI counts and bullets them all.
 func TestBadConfigRegistersNothing(t *testing.T) {
-	tests := map[string]struct {
-		values map[string]string
-		secret []string
-		want   string
-	}{
-		"no credentials":        {values: map[string]string{}, want: "config registryUsername: is required"},
-		"password not a secret": {values: pushConfig, want: "config registryPassword: is stored in plain text"},
-		"port out of range":     {values: map[string]string{"push": "false", "hostPort": "70000"}, want: "config hostPort"},
+	d := deploy(t, map[string]string{"hostPort": "70000", "imageTag": "-v1"})
+	var errs *multierror.Error
+	if !errors.As(d.err, &errs) {
+		t.Fatalf("error %v: want the problems as a multierror, one error each", d.err)
 	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			d := deploy(t, tt.values, tt.secret...)
-			if d.err == nil || !strings.Contains(d.err.Error(), tt.want) {
-				t.Fatalf("error %v, want it to contain %q", d.err, tt.want)
-			}
-			if len(d.rec.resources) != 0 {
-				t.Fatalf("bad config registered %d resources, want none", len(d.rec.resources))
-			}
-		})
+	want := []string{"config registryUsername:", "config registryPassword:", "config imageTag:", "config hostPort:"}
+	if len(errs.Errors) != len(want) {
+		t.Errorf("%d errors, want %d: %v", len(errs.Errors), len(want), errs.Errors)
+	}
+	for i, prefix := range want {
+		if i < len(errs.Errors) && !strings.HasPrefix(errs.Errors[i].Error(), prefix) {
+			t.Errorf("error %d %q, want it to start with %q", i, errs.Errors[i], prefix)
+		}
+	}
+	if len(d.rec.resources) != 0 {
+		t.Fatalf("bad config registered %d resources, want none", len(d.rec.resources))
 	}
 }
 

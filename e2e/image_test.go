@@ -3,14 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,71 +17,6 @@ import (
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// ownApp builds a distinct image of app/ (no cache, so no other tag shares it) and removes
-// the tag when the test ends: for a test that deletes the image.
-func ownApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
-	t.Helper()
-	tag = "custom-nginx-e2e/app:" + randomHex(t, 6)
-	t.Cleanup(func() { e.RemoveImage(tag) })
-	id, base, err := buildApp(e, tag, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tag, id, base
-}
-
-func buildApp(e *testsupport.Engine, tag string, noCache bool) (id, base string, err error) {
-	base, err = testsupport.BaseImage(appDir)
-	if err != nil {
-		return "", "", err
-	}
-	id, err = e.BuildApp(context.Background(), testsupport.AppBuild{Dir: appDir, Tag: tag, Base: base, NoCache: noCache})
-	if err != nil {
-		return "", "", fmt.Errorf("%w\n(set %s to a base image present on this machine, e.g. the stand-in from test/standin-base.sh)", err, testsupport.BaseImageEnv)
-	}
-	return id, base, nil
-}
-
-// shared is one build of app/ for the tests that only read it; TestMain removes it.
-var shared struct {
-	once          sync.Once
-	tag, id, base string
-	err           error
-}
-
-func sharedApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
-	t.Helper()
-	shared.once.Do(func() {
-		shared.tag = "custom-nginx-e2e/app:shared-" + randomHex(t, 6)
-		shared.id, shared.base, shared.err = buildApp(e, shared.tag, false)
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.tag, shared.id, shared.base
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.tag != "" {
-		// The tests' engine clients are closed by now.
-		if e, err := testsupport.ConnectEngine(context.Background()); err == nil {
-			e.RemoveImage(shared.tag)
-			e.Close()
-		}
-	}
-	os.Exit(code)
-}
 
 func TestImageMetadata(t *testing.T) {
 	e := testsupport.RequireEngine(t)

@@ -1,6 +1,3 @@
-// Package e2e tests the project's artefacts against real software: the nginx config
-// against the host's nginx, the image against a Docker engine and a registry, and the
-// whole stack through the Pulumi Automation API.
 package e2e
 
 import (
@@ -16,8 +13,6 @@ import (
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
-const appDir = "../app"
-
 // hostNginx is the host's nginx binary, or a skip saying how to get it.
 func hostNginx(t *testing.T) string {
 	t.Helper()
@@ -31,10 +26,10 @@ func hostNginx(t *testing.T) string {
 	return bin
 }
 
-// hostConfig rewrites app/nginx.conf for a run on the host: the same config, with the
+// nginxConfForHost rewrites app/nginx.conf for a run on the host: the same config, with the
 // container's absolute paths and port moved into dir. Each rewrite must apply, so a
 // change of the config's shape fails here rather than testing something else.
-func hostConfig(t *testing.T, dir string, port int) string {
+func nginxConfForHost(t *testing.T, dir string, port int) string {
 	t.Helper()
 	conf, err := os.ReadFile(filepath.Join(appDir, "nginx.conf"))
 	if err != nil {
@@ -79,7 +74,7 @@ func workDir(t *testing.T) string {
 func TestNginxConfigIsValid(t *testing.T) {
 	bin := hostNginx(t)
 	dir := workDir(t)
-	conf := hostConfig(t, dir, 8080)
+	conf := nginxConfForHost(t, dir, 8080)
 	out, err := exec.Command(bin, "-t", "-q", "-e", "stderr", "-p", dir, "-c", conf).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nginx -t rejects app/nginx.conf: %v\n%s", err, out)
@@ -93,7 +88,7 @@ func TestNginxServesTheSite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := hostConfig(t, dir, port)
+	conf := nginxConfForHost(t, dir, port)
 	var logs strings.Builder
 	cmd := exec.Command(bin, "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = &logs, &logs

@@ -20,7 +20,7 @@ import (
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
-// standinBase is the offline nginx image test/standin-base.sh builds on the host engine.
+// standinBase is the offline nginx image scripts/standin-base.sh builds on the host engine.
 const standinBase = "custom-nginx-test/nginx-standin:local"
 
 // TestTwoNodeSwarm builds a real two-node swarm (two engines in network namespaces of their
@@ -36,7 +36,7 @@ func TestTwoNodeSwarm(t *testing.T) {
 		img = standinBase
 	}
 	if _, err := host.ImageInspect(ctx, img); err != nil {
-		testsupport.Unavailable(t, "no image "+img+" on the host engine", "run test/standin-base.sh")
+		testsupport.Unavailable(t, "no image "+img+" on the host engine", "run scripts/standin-base.sh")
 	}
 	reg, err := testsupport.StartRegistry("swarm", "e2e-"+randomHex(t, 16))
 	if err != nil {

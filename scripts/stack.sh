@@ -3,9 +3,9 @@
 # plain `pulumi` commands in this shell at the same backend.
 # - Uses the backend you are logged in to; if none, a local file backend in .state/
 #   (git-ignored) with a passphrase file it creates once (.state/passphrase).
-# - Creates or selects the stack ($STACK, default dev).
-# - With no registry credentials configured it runs the no-account mode (push=false):
-#   the page is built and served on this machine, nothing is pushed.
+# - Creates or selects the stack ($STACK, default dev). A stack it creates without
+#   registry credentials gets push: false (the no-account mode), set in its stack file and
+#   said so; after that it never changes your config.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,24 +46,21 @@ if [ "$action" = env ]; then
   exit 0
 fi
 
-"$pulumi" stack select --create --non-interactive "$stack"
-
-# The no-account mode is chosen here, not by the program: without registryUsername a push
-# could only fail, so push=false is set (and taken back once credentials appear).
-marker=$state_dir/push-false-set-by-make-up.$stack
 value() { "$pulumi" config get "$1" 2>/dev/null || true; }
+if ! "$pulumi" stack select --non-interactive "$stack" 2>/dev/null; then
+  "$pulumi" stack init --non-interactive "$stack"
+  # A new stack without credentials starts in the no-account mode, written where every
+  # later run (and you) can see it: push: false in Pulumi.<stack>.yaml.
+  if [ "$action" = up ] && [ -z "$(value registryUsername)" ]; then
+    "$pulumi" config set push false
+    say "new stack $stack: no registry credentials, so push: false (no-account mode) is set in Pulumi.$stack.yaml"
+  fi
+fi
+
 if [ "$action" = up ]; then
-  if [ -z "$(value registryUsername)" ]; then
-    if [ "$(value push)" != false ]; then
-      mkdir -p "$state_dir" && touch "$marker"
-      "$pulumi" config set push false
-    fi
-    say "no registry credentials: no-account mode (push=false), the image is built and run here, nothing is pushed."
-    say "to push to Docker Hub: pulumi config set registryUsername <user>; pulumi config set --secret registryPassword <token>; make up"
-  elif [ -f "$marker" ]; then
-    "$pulumi" config rm push
-    rm -f "$marker"
-    say "registry credentials found: pushing (push=true)"
+  if [ "$(value push)" = false ]; then
+    say "push: false: the image is built and run here, nothing is pushed."
+    say "to push to Docker Hub: pulumi config set registryUsername <user>; pulumi config set --secret registryPassword <token>; pulumi config set push true; make up"
   fi
   exec "$pulumi" up --yes --skip-preview
 fi

@@ -57,7 +57,7 @@ func TestDefaultsComeFromPulumiYAML(t *testing.T) {
 		t.Fatalf("defaults from Pulumi.yaml:\n got %v\nwant %v", got, want)
 	}
 	if _, declared := got[KeyRegistryPassword]; declared {
-		t.Fatal("registryPassword must stay undeclared: a declared key without default is required even with push=false")
+		t.Fatal("registryPassword must stay undeclared (Pulumi.yaml says why)")
 	}
 }
 

@@ -5,7 +5,7 @@
 # logs linked to stdout/stderr, user nginx (uid 101), busybox sh and wget, STOPSIGNAL SIGQUIT.
 # Tests and benchmarks use it where no registry can be reached; elsewhere the real base is pulled.
 #
-# usage: test/standin-base.sh [TAG]     (default TAG: custom-nginx-test/nginx-standin:local)
+# usage: scripts/standin-base.sh [TAG]     (default TAG: custom-nginx-test/nginx-standin:local)
 # Prints the tag it built. Needs: docker engine, nginx, busybox (static), ldd.
 set -euo pipefail
 

@@ -1,0 +1,85 @@
+// Package e2e tests the project's artefacts against real software: the nginx config
+// against the host's nginx, the image against a Docker engine and a registry, the page in
+// a browser, and the whole stack through the Pulumi Automation API, on one engine and on a
+// two-node swarm. This file holds what the tests share.
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/example/custom-nginx/internal/testsupport"
+)
+
+// appDir is the project's build context, as the stack builds it.
+const appDir = "../app"
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// ownApp builds a distinct image of app/ (no cache, so no other tag shares it) and removes
+// the tag when the test ends: for a test that deletes the image.
+func ownApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+	t.Helper()
+	tag = "custom-nginx-e2e/app:" + randomHex(t, 6)
+	t.Cleanup(func() { e.RemoveImage(tag) })
+	id, base, err := buildApp(e, tag, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag, id, base
+}
+
+func buildApp(e *testsupport.Engine, tag string, noCache bool) (id, base string, err error) {
+	base, err = testsupport.BaseImage(appDir)
+	if err != nil {
+		return "", "", err
+	}
+	id, err = e.BuildApp(context.Background(), testsupport.AppBuild{Dir: appDir, Tag: tag, Base: base, NoCache: noCache})
+	if err != nil {
+		return "", "", fmt.Errorf("%w\n(set %s to a base image present on this machine, e.g. the stand-in from scripts/standin-base.sh)", err, testsupport.BaseImageEnv)
+	}
+	return id, base, nil
+}
+
+// shared is one build of app/ for the tests that only read it; TestMain removes it.
+var shared struct {
+	once          sync.Once
+	tag, id, base string
+	err           error
+}
+
+func sharedApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.tag = "custom-nginx-e2e/app:shared-" + randomHex(t, 6)
+		shared.id, shared.base, shared.err = buildApp(e, shared.tag, false)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.tag, shared.id, shared.base
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.tag != "" {
+		// The tests' engine clients are closed by now.
+		if e, err := testsupport.ConnectEngine(context.Background()); err == nil {
+			e.RemoveImage(shared.tag)
+			e.Close()
+		}
+	}
+	os.Exit(code)
+}
