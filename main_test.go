@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,6 +168,13 @@ func deploy(t *testing.T, values map[string]string, secret ...string) deployment
 var pushConfig = map[string]string{
 	"registryUsername": "alice",
 	"registryPassword": testPassword,
+}
+
+// with is base with extra's keys set over it.
+func with(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
 }
 
 // plain is the value at a property path of pm ("build.args.BASE_IMAGE", `tmpfs["/tmp"]`) as
@@ -392,11 +400,7 @@ func TestPlatformAndWhereTheSiteIs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("DOCKER_HOST", tt.dockerHost)
-			values := map[string]string{"push": "false"}
-			for k, v := range tt.values {
-				values[k] = v
-			}
-			d := deploy(t, values)
+			d := deploy(t, with(map[string]string{"push": "false"}, tt.values))
 			if d.err != nil {
 				t.Fatal(d.err)
 			}
@@ -592,20 +596,7 @@ func at(t *testing.T, pm resource.PropertyMap, path string) resource.PropertyVal
 }
 
 func TestSwarmService(t *testing.T) {
-	swarm := map[string]string{"mode": "swarm", "siteHost": "manager.example.com"}
-	for k, v := range pushConfig {
-		swarm[k] = v
-	}
-	with := func(extra map[string]string) map[string]string {
-		out := map[string]string{}
-		for k, v := range swarm {
-			out[k] = v
-		}
-		for k, v := range extra {
-			out[k] = v
-		}
-		return out
-	}
+	swarm := with(pushConfig, map[string]string{"mode": "swarm", "siteHost": "manager.example.com"})
 	rt := site.Runtime
 	tests := []struct {
 		name         string
@@ -615,8 +606,8 @@ func TestSwarmService(t *testing.T) {
 		maxPerNode   any // nil: no limit
 	}{
 		{"replicated behind the routing mesh", swarm, "start-first", 2.0, nil},
-		{"host publishing, one task per node", with(map[string]string{"publishMode": "host", "replicas": "3"}), "stop-first", 3.0, 1.0},
-		{"global", with(map[string]string{"serviceMode": "global", "publishMode": "host"}), "stop-first", nil, nil},
+		{"host publishing, one task per node", with(swarm, map[string]string{"publishMode": "host", "replicas": "3"}), "stop-first", 3.0, 1.0},
+		{"global", with(swarm, map[string]string{"serviceMode": "global", "publishMode": "host"}), "stop-first", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,13 +65,8 @@ func TestLoad(t *testing.T) {
 	withCreds := map[string]string{KeyRegistryUsername: "alice", KeyRegistryPassword: "s3cret"}
 	secretPassword := map[string]bool{KeyRegistryPassword: true}
 	merge := func(extra map[string]string) map[string]string {
-		out := map[string]string{}
-		for k, v := range withCreds {
-			out[k] = v
-		}
-		for k, v := range extra {
-			out[k] = v
-		}
+		out := maps.Clone(withCreds)
+		maps.Copy(out, extra)
 		return out
 	}
 
