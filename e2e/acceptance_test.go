@@ -333,24 +333,33 @@ func hasType(resources []apitype.ResourceV3, typ string) bool {
 	return slices.ContainsFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == typ })
 }
 
-// TestAcceptance runs one stack's life through the real CLI, engine and registry: the
-// first deployment, re-runs, config changes and the faults a deployment meets, the page
-// checked after each; then a second stack beside it, and destroy.
-func TestAcceptance(t *testing.T) {
+// acceptanceSetup gives an acceptance test what every `pulumi up` here needs: the toolchain
+// (or a skip naming what is missing), the engine, the base image to build on, and a
+// registry of its own with a random password.
+func acceptanceSetup(t *testing.T) (*testsupport.Engine, string, *testsupport.Registry) {
+	t.Helper()
 	requireToolchain(t)
 	e := testsupport.RequireEngine(t)
-	ctx := context.Background()
-	started := time.Now()
 	base, err := testsupport.BaseImage(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	password := "acc-" + randomHex(t, 16)
-	reg, err := testsupport.StartRegistry("acceptance", password)
+	reg, err := testsupport.StartRegistry("acceptance", "acc-"+randomHex(t, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Stop)
+	return e, base, reg
+}
+
+// TestAcceptance runs one stack's life through the real CLI, engine and registry: the
+// first deployment, re-runs, config changes and the faults a deployment meets, the page
+// checked after each; then a second stack beside it, and destroy.
+func TestAcceptance(t *testing.T) {
+	started := time.Now()
+	e, base, reg := acceptanceSetup(t)
+	password := reg.Password
+	ctx := context.Background()
 	hostPort, err := testsupport.FreePort()
 	if err != nil {
 		t.Fatal(err)

@@ -31,20 +31,9 @@ const typeService = "docker:index/service:Service"
 // real CLI: a task on each node, a rolling update that a load balancer in front sees no
 // failed request of, a no-op, a rollout Swarm rolls back, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
-	requireToolchain(t)
-	host := testsupport.RequireEngine(t)
-	ctx := context.Background()
 	started := time.Now()
-	base, err := testsupport.BaseImage(appDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	password := "swarm-" + randomHex(t, 16)
-	reg, err := testsupport.StartRegistry("acceptance", password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Stop)
+	host, base, reg := acceptanceSetup(t)
+	ctx := context.Background()
 	sw := testsupport.StartSwarm(t, reg)
 	// The manager builds the image: it needs the base the build starts from.
 	if err := sw.Manager.LoadImageFrom(ctx, host, base); err != nil {
@@ -59,7 +48,7 @@ func TestAcceptanceSwarm(t *testing.T) {
 	stack := w.stack(t, stackName, auto.ConfigMap{
 		"registryServer":   {Value: reg.Addr},
 		"registryUsername": {Value: reg.User},
-		"registryPassword": {Value: password, Secret: true},
+		"registryPassword": {Value: reg.Password, Secret: true},
 		"repository":       {Value: "acceptance/swarm"},
 		"hostPort":         {Value: fmt.Sprint(hostPort)},
 		"baseImage":        {Value: base},
