@@ -316,13 +316,13 @@ func TestContainerRunsHardened(t *testing.T) {
 
 	for key, want := range map[string]string{
 		"user":                rt.User,
-		"readOnly":            "true",
-		"restart":             "unless-stopped",
+		"readOnly":            fmt.Sprint(rt.ReadOnlyRoot),
+		"restart":             rt.Restart,
 		"mustRun":             "true",
-		"stopSignal":          "SIGQUIT",
-		"memory":              "128",
-		"memorySwap":          "128", // equal to memory: no permanent diff, no swap
-		"destroyGraceSeconds": "10",
+		"stopSignal":          rt.StopSignal,
+		"memory":              fmt.Sprint(rt.MemoryMB),
+		"memorySwap":          fmt.Sprint(rt.MemoryMB), // equal to memory: no permanent diff, no swap
+		"destroyGraceSeconds": fmt.Sprint(rt.StopTimeout.Seconds()),
 		"wait":                "false", // the smoke check is the gate
 	} {
 		if got := plain(t, c, key); got != want {

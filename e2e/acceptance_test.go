@@ -311,7 +311,7 @@ func localURL(port int) string { return fmt.Sprintf("http://localhost:%d/", port
 // checkpoint, secrets as the backend keeps them.
 func (w workspace) stateResources(t *testing.T, stackName string) []apitype.ResourceV3 {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(w.backend, ".pulumi", "stacks", "custom-nginx", stackName+".json"))
+	raw, err := os.ReadFile(filepath.Join(w.backend, ".pulumi", "stacks", project, stackName+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestAcceptance(t *testing.T) {
 	w := newWorkspace(t)
 	appFolder := filepath.Join(w.dir, "app")
 	stackName := "acc" + randomHex(t, 4)
-	containerName := "custom-nginx-" + stackName
+	containerName := runningName(stackName)
 	const repository = "acceptance/custom-nginx"
 	imageTag := "v1"
 	config := auto.ConfigMap{
@@ -458,7 +458,7 @@ func TestAcceptance(t *testing.T) {
 		if !strings.Contains(string(stored), `"ciphertext":"v1:`) {
 			t.Errorf("the RegistryImage's authConfig is not stored as a secret: %s", stored)
 		}
-		stateFile, err := os.ReadFile(filepath.Join(w.backend, ".pulumi", "stacks", "custom-nginx", stackName+".json"))
+		stateFile, err := os.ReadFile(filepath.Join(w.backend, ".pulumi", "stacks", project, stackName+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -478,9 +478,10 @@ func TestAcceptance(t *testing.T) {
 		if err := yaml.Unmarshal(stackFile, &stackConfig); err != nil {
 			t.Fatal(err)
 		}
-		secure, _ := stackConfig.Config["custom-nginx:registryPassword"].(map[string]any)
+		passwordKey := project + ":registryPassword"
+		secure, _ := stackConfig.Config[passwordKey].(map[string]any)
 		if ciphertext, _ := secure["secure"].(string); !strings.HasPrefix(ciphertext, "v1:") {
-			t.Errorf("%s holds registryPassword as %v, want a secure: ciphertext", stackFileName, stackConfig.Config["custom-nginx:registryPassword"])
+			t.Errorf("%s holds registryPassword as %v, want a secure: ciphertext", stackFileName, stackConfig.Config[passwordKey])
 		}
 		// …and that ciphertext is the password's.
 		if v, err := stack.GetConfig(ctx, "registryPassword"); err != nil || v.Value != password || !v.Secret {
@@ -784,7 +785,7 @@ func TestAcceptance(t *testing.T) {
 		if _, err := other.Destroy(ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.ContainerInspect(ctx, "custom-nginx-"+otherName); err == nil {
+		if _, err := e.ContainerInspect(ctx, runningName(otherName)); err == nil {
 			t.Error("the other stack's container is left after its destroy")
 		}
 		if err := testsupport.CheckSite(url, appFolder); err != nil {

@@ -19,6 +19,13 @@ import (
 // appDir is the project's build context, as the stack builds it.
 const appDir = "../app"
 
+// project is the Pulumi project's name (Pulumi.yaml): it names the stacks' state files,
+// config keys and, with the stack, the container or service.
+const project = "custom-nginx"
+
+// runningName is what the stack names its container or service.
+func runningName(stack string) string { return project + "-" + stack }
+
 func randomHex(t *testing.T, n int) string {
 	t.Helper()
 	b := make([]byte, n)

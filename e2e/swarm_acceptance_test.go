@@ -71,7 +71,7 @@ func TestAcceptanceSwarm(t *testing.T) {
 	step("first up: a healthy task on each node", func(t *testing.T) {
 		r := mustUp(t, stack)
 		serviceName = r.out("serviceName")
-		if serviceName != "custom-nginx-"+stackName || r.out("replicas") != "2" || r.out("url") != nodeURLs[0] {
+		if serviceName != runningName(stackName) || r.out("replicas") != "2" || r.out("url") != nodeURLs[0] {
 			t.Errorf("outputs serviceName %q replicas %q url %q", serviceName, r.out("replicas"), r.out("url"))
 		}
 		digest, err := reg.Digest(ctx, "acceptance/swarm", "v1")
