@@ -8,14 +8,20 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/smoke"
 )
 
 func main() {
-	// The smoke check runs this binary again, in its check mode (see site.New).
-	if len(os.Args) > 1 && os.Args[1] == smoke.Command {
-		os.Exit(smoke.Main(os.Args[2:], os.Stdout, os.Stderr))
+	// The site's checks run this binary again, in a check mode (see site.New).
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case smoke.Command:
+			os.Exit(smoke.Main(os.Args[2:], os.Stdout, os.Stderr))
+		case rollout.Command:
+			os.Exit(rollout.Main(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	pulumi.Run(func(ctx *pulumi.Context) error {
 		cfg, s, err := newSite(ctx)
@@ -68,6 +74,7 @@ func newSite(ctx *pulumi.Context) (config.Config, *site.Site, error) {
 		AppDir:        "app",
 		ContainerName: ctx.Project() + "-" + ctx.Stack(),
 		Program:       program,
+		DockerHost:    dockerHost,
 	})
 	return cfg, s, err
 }

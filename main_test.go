@@ -24,6 +24,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/smoke"
 	"github.com/example/custom-nginx/internal/testsupport"
@@ -95,6 +96,19 @@ func (r *recorder) byType(t *testing.T, typ string) []registered {
 		}
 	}
 	return out
+}
+
+func (r *recorder) named(t *testing.T, name string) registered {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range r.resources {
+		if res.name == name {
+			return res
+		}
+	}
+	t.Fatalf("no resource named %s", name)
+	return registered{}
 }
 
 func (r *recorder) one(t *testing.T, typ string) registered {
@@ -562,9 +576,11 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// dependsOn reports whether one of the URNs ends its type with typeSuffix, or its name
+// with a name given instead ("site-rollout").
 func dependsOn(deps []string, typeSuffix string) bool {
 	for _, urn := range deps {
-		if strings.Contains(urn, typeSuffix+"::") {
+		if strings.Contains(urn, typeSuffix+"::") || strings.HasSuffix(urn, "::"+typeSuffix) {
 			return true
 		}
 	}
@@ -655,6 +671,9 @@ func TestSwarmService(t *testing.T) {
 			// Rolling updates: one task at a time, rolled back when it does not come up healthy.
 			for _, cfg := range []string{"updateConfig", "rollbackConfig"} {
 				expect(cfg+".parallelism", 1.0)
+				if delay, err := time.ParseDuration(at(t, in, cfg+".delay").StringValue()); err != nil || delay <= 0 {
+					t.Errorf("%s.delay %v (%v): with none Swarm can stop the next task before it sees the last one fail", cfg, delay, err)
+				}
 				expect(cfg+".order", tt.wantOrder)
 				monitor, err := time.ParseDuration(at(t, in, cfg+".monitor").StringValue())
 				if healthy := rt.Health.Interval + rt.Health.Timeout; err != nil || monitor <= healthy {
@@ -674,12 +693,27 @@ func TestSwarmService(t *testing.T) {
 				expect("taskSpec.placement.maxReplicas", tt.maxPerNode)
 			}
 
-			smoke := d.rec.one(t, "command:local:Command")
-			if !dependsOn(smoke.deps, "Service") {
-				t.Errorf("the smoke check must run after the service, deps %v", smoke.deps)
+			// The rollout gate: this program in its check mode, after the service.
+			gate := d.rec.named(t, "site-rollout")
+			argv := append(stringList(t, gate.inputs, "interpreter"), plain(t, gate.inputs, "create"))
+			program, err := site.ProgramPath()
+			if err != nil {
+				t.Fatal(err)
 			}
-			if triggers := fmt.Sprint(at(t, smoke.inputs, "triggers").Mappable()); !strings.Contains(triggers, testDigest) {
-				t.Errorf("the smoke check must re-run for a rolled-out image: triggers %v", triggers)
+			if want := append([]string{program, rollout.Command}, rollout.Args("", 3*time.Minute, "custom-nginx-dev")...); !slices.Equal(argv, want) {
+				t.Errorf("the rollout gate runs %q, want %q", argv, want)
+			}
+			if !dependsOn(gate.deps, "Service") {
+				t.Errorf("the rollout gate must run after the service, deps %v", gate.deps)
+			}
+			smoke := d.rec.named(t, "site-smoke-check")
+			if !dependsOn(smoke.deps, "site-rollout") {
+				t.Errorf("the smoke check must run after the rollout gate, deps %v", smoke.deps)
+			}
+			for _, cmd := range []registered{gate, smoke} {
+				if triggers := fmt.Sprint(at(t, cmd.inputs, "triggers").Mappable()); !strings.Contains(triggers, testDigest) {
+					t.Errorf("%s must re-run for a rolled-out image: triggers %v", cmd.name, triggers)
+				}
 			}
 			if got := d.outputs["url"].value; got != "http://manager.example.com:8080/" {
 				t.Errorf("url %v", got)

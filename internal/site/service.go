@@ -12,6 +12,11 @@ import (
 // convergeTimeout bounds how long `pulumi up` waits for the service's tasks to run.
 const convergeTimeout = 3 * time.Minute
 
+// updateDelay is the pause between two tasks of a rolling update. Swarm moves to the next
+// task once the last one is running or has failed; without a pause it can stop the next
+// node's good task before it acts on the failure, and both nodes are down at once.
+const updateDelay = 5 * time.Second
+
 // noFailedTask is the failure ratio that fails an update at its first failed task, spelled
 // as the provider reads it back ("0" would show a diff on every `up`).
 const noFailedTask = "0.0"
@@ -81,6 +86,7 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 		}}},
 		UpdateConfig: &docker.ServiceUpdateConfigArgs{
 			Parallelism:     pulumi.Int(1),
+			Delay:           pulumi.String(updateDelay.String()),
 			Order:           pulumi.String(order),
 			Monitor:         pulumi.String(monitor),
 			FailureAction:   pulumi.String("rollback"),
@@ -88,6 +94,7 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 		},
 		RollbackConfig: &docker.ServiceRollbackConfigArgs{
 			Parallelism:     pulumi.Int(1),
+			Delay:           pulumi.String(updateDelay.String()),
 			Order:           pulumi.String(order),
 			Monitor:         pulumi.String(monitor),
 			FailureAction:   pulumi.String("pause"),

@@ -19,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/smoke"
 )
 
@@ -39,6 +40,9 @@ type Args struct {
 	// Program is this program's binary as the smoke check runs it from the project folder
 	// (see ProgramPath).
 	Program string
+	// DockerHost is the engine as the docker provider reaches it ("" for DOCKER_HOST or the
+	// local engine): in swarm mode, the manager the rollout is watched on.
+	DockerHost string
 }
 
 // Site builds, pushes, runs and proves the site. Its children are fields, nil when the
@@ -50,6 +54,7 @@ type Site struct {
 	Push       *docker.RegistryImage // when pushing
 	Container  *docker.Container     // container mode
 	Service    *docker.Service       // swarm mode
+	Rollout    *local.Command        // swarm mode: waits until every task runs the new spec
 	SmokeCheck *local.Command
 
 	ImageID  pulumi.StringOutput // the build the site runs
@@ -139,9 +144,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err != nil {
 			return nil, err
 		}
-		running = s.Service
-		// A rolling update keeps the service: the check follows the image it rolled out.
+		// A rolling update keeps the service: the checks follow the image it rolled out.
 		rerunCheck = pulumi.Array{s.Service.ID(), s.ImageRef}
+		s.Rollout, err = local.NewCommand(ctx, name+"-rollout", &local.CommandArgs{
+			// This program in its rollout check mode (see package rollout), the service's
+			// name appended as the last argument.
+			Interpreter: pulumi.ToStringArray(append([]string{args.Program, rollout.Command}, rollout.Flags(args.DockerHost, convergeTimeout)...)),
+			Create:      s.Service.Name,
+			Triggers:    rerunCheck,
+		}, parent, pulumi.DependsOn([]pulumi.Resource{s.Service}))
+		if err != nil {
+			return nil, err
+		}
+		running = s.Rollout
 	} else {
 		s.Container, err = docker.NewContainer(ctx, name+"-container", containerArgs(args.ContainerName, s.ImageID, cfg.HostIP, cfg.HostPort),
 			parent, formerly, pulumi.DependsOn(pushed),

@@ -1,0 +1,229 @@
+// Package rollout waits until a swarm service runs its current spec on every task. The
+// docker provider calls a service converged once as many tasks run as it wants, which a
+// rolling update also shows between two nodes (the new task on one, the old on the other):
+// the program's binary runs this in a check mode after the service, so `pulumi up` returns
+// only when the update is complete, and fails when Swarm rolled it back.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docker/cli/cli/connhelper"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+)
+
+// Command is the first argument that puts the program's binary in this check mode.
+const Command = "rollout-wait"
+
+// pollInterval is how often the manager is asked; a task takes seconds to change state.
+const pollInterval = 500 * time.Millisecond
+
+// State is what a service shows at one moment: its spec's image and task count, the
+// update's state (empty when it was never updated) and message, and its tasks.
+type State struct {
+	Image         string
+	Replicas      int // 0 for a global service
+	UpdateState   swarm.UpdateState
+	UpdateMessage string
+	Tasks         []Task
+}
+
+// Task is one task of the service: the state Swarm wants and the one it has.
+type Task struct {
+	Node, Image   string
+	Desired, Have swarm.TaskState
+}
+
+// taskOrder ranks task states as Swarm moves them forward, so "before running" and
+// "past running" can be told apart.
+var taskOrder = map[swarm.TaskState]int{
+	swarm.TaskStateNew: 1, swarm.TaskStateAllocated: 2, swarm.TaskStatePending: 3,
+	swarm.TaskStateAssigned: 4, swarm.TaskStateAccepted: 5, swarm.TaskStatePreparing: 6,
+	swarm.TaskStateReady: 7, swarm.TaskStateStarting: 8, swarm.TaskStateRunning: 9,
+	swarm.TaskStateComplete: 10, swarm.TaskStateShutdown: 11, swarm.TaskStateFailed: 12,
+	swarm.TaskStateRejected: 13, swarm.TaskStateRemove: 14, swarm.TaskStateOrphaned: 15,
+}
+
+func upToRunning(s swarm.TaskState) bool { return taskOrder[s] <= taskOrder[swarm.TaskStateRunning] }
+
+// onNode is a task that a node has taken on (it may have a container), as opposed to one
+// still waiting to be placed, which Swarm may leave pending for good once unwanted.
+func (t Task) onNode() bool {
+	return t.Node != "" && taskOrder[t.Have] >= taskOrder[swarm.TaskStateAssigned]
+}
+
+func (t Task) where() string {
+	if t.Node == "" {
+		return "not yet placed on a node"
+	}
+	return "on node " + t.Node
+}
+
+// Done says whether the rollout is over: every wanted task runs the spec's image (true,
+// nil), or Swarm gave up on it (true, the reason). Otherwise it says what it waits for.
+func (s State) Done() (bool, string, error) {
+	switch s.UpdateState {
+	case swarm.UpdateStateRollbackStarted:
+		return false, "Swarm is rolling the update back: " + s.UpdateMessage, nil
+	case swarm.UpdateStateRollbackCompleted, swarm.UpdateStateRollbackPaused:
+		return true, "", fmt.Errorf("Swarm rolled the update back (%s): %s", s.UpdateState, s.UpdateMessage)
+	case swarm.UpdateStatePaused:
+		return true, "", fmt.Errorf("Swarm paused the update: %s", s.UpdateMessage)
+	}
+	running := 0
+	for _, t := range s.Tasks {
+		switch {
+		case !upToRunning(t.Desired) && upToRunning(t.Have) && t.onNode():
+			return false, fmt.Sprintf("a task %s is stopping", t.where()), nil
+		case !upToRunning(t.Desired):
+			continue // a task of the past, or one that was never placed and is no longer wanted
+		case t.Image != s.Image:
+			return false, fmt.Sprintf("a task %s still runs %s", t.where(), t.Image), nil
+		case t.Have != swarm.TaskStateRunning:
+			return false, fmt.Sprintf("a task %s is %s", t.where(), t.Have), nil
+		}
+		running++
+	}
+	if running == 0 || (s.Replicas > 0 && running != s.Replicas) {
+		return false, fmt.Sprintf("%d tasks run the spec, want %s", running, s.want()), nil
+	}
+	return true, "", nil
+}
+
+func (s State) want() string {
+	if s.Replicas == 0 {
+		return "one on every node"
+	}
+	return fmt.Sprint(s.Replicas)
+}
+
+// Engine is the part of the Docker client Wait uses.
+type Engine interface {
+	ServiceInspectWithRaw(ctx context.Context, serviceID string, opts swarm.ServiceInspectOptions) (swarm.Service, []byte, error)
+	TaskList(ctx context.Context, opts swarm.TaskListOptions) ([]swarm.Task, error)
+}
+
+// Read asks the manager for the service's state.
+func Read(ctx context.Context, engine Engine, service string) (State, error) {
+	svc, _, err := engine.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+	if err != nil {
+		return State{}, err
+	}
+	s := State{}
+	if spec := svc.Spec.TaskTemplate.ContainerSpec; spec != nil {
+		s.Image = spec.Image
+	}
+	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		s.Replicas = int(*r.Replicas)
+	}
+	if u := svc.UpdateStatus; u != nil {
+		s.UpdateState, s.UpdateMessage = u.State, u.Message
+	}
+	tasks, err := engine.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID))})
+	if err != nil {
+		return State{}, err
+	}
+	for _, t := range tasks {
+		task := Task{Node: t.NodeID, Desired: t.DesiredState, Have: t.Status.State}
+		if t.Spec.ContainerSpec != nil {
+			task.Image = t.Spec.ContainerSpec.Image
+		}
+		s.Tasks = append(s.Tasks, task)
+	}
+	return s, nil
+}
+
+// Wait polls until the rollout is over or timeout passes, and says how it ended.
+func Wait(ctx context.Context, engine Engine, service string, timeout time.Duration) (string, error) {
+	start := time.Now()
+	waiting := ""
+	for {
+		s, err := Read(ctx, engine, service)
+		if err != nil {
+			return "", fmt.Errorf("service %s: %w", service, err)
+		}
+		done, why, err := s.Done()
+		if err != nil {
+			return "", fmt.Errorf("service %s: %w", service, err)
+		}
+		if done {
+			return fmt.Sprintf("service %s runs %s on every task (%s)", service, s.Image, time.Since(start).Round(time.Millisecond)), nil
+		}
+		waiting = why
+		if time.Since(start) > timeout {
+			return "", fmt.Errorf("service %s: its rollout is not over after %s: %s", service, timeout, waiting)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// Connect reaches the engine at dockerHost as the docker provider does: DOCKER_HOST's
+// forms, ssh:// through the ssh client, TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH;
+// "" for DOCKER_HOST itself or the local engine.
+func Connect(dockerHost string) (*client.Client, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	helper, err := connhelper.GetConnectionHelper(dockerHost)
+	switch {
+	case err != nil:
+		return nil, err
+	case helper != nil:
+		opts = append(opts, client.WithHost(helper.Host), client.WithDialContext(helper.Dialer))
+	case dockerHost != "":
+		opts = append(opts, client.WithHost(dockerHost))
+	}
+	return client.NewClientWithOpts(opts...)
+}
+
+// Args is the command line after Command that makes Main wait for service: flags, then
+// the service's name.
+func Args(dockerHost string, timeout time.Duration, service string) []string {
+	return append(Flags(dockerHost, timeout), service)
+}
+
+// Flags are Args without the service's name.
+func Flags(dockerHost string, timeout time.Duration) []string {
+	return []string{"-docker-host=" + dockerHost, "-timeout=" + timeout.String()}
+}
+
+// Main is the check mode: args are the arguments after Command. It returns the exit code:
+// 0 rolled out (message on stdout), 1 not (message on stderr), 2 bad usage.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dockerHost := fs.String("docker-host", "", "the engine, a swarm manager, as DOCKER_HOST gives it (empty: DOCKER_HOST)")
+	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 || *timeout <= 0 {
+		fmt.Fprintf(stderr, "usage: %s [-docker-host HOST] [-timeout D] SERVICE\n", Command)
+		return 2
+	}
+	engine, err := Connect(*dockerHost)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer engine.Close()
+	msg, err := Wait(context.Background(), engine, fs.Arg(0), *timeout)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, msg)
+	return 0
+}

@@ -1,0 +1,70 @@
+package rollout
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+)
+
+func TestDone(t *testing.T) {
+	const image, old = "reg/site@sha256:new", "reg/site@sha256:old"
+	running := func(node, img string) Task {
+		return Task{Node: node, Image: img, Desired: swarm.TaskStateRunning, Have: swarm.TaskStateRunning}
+	}
+	past := Task{Node: "b", Image: old, Desired: swarm.TaskStateShutdown, Have: swarm.TaskStateShutdown}
+	tests := []struct {
+		name    string
+		state   State
+		done    bool
+		waiting string // what it waits for, when not done
+		err     string // why Swarm gave up, when done with an error
+	}{
+		{"every task runs the spec", State{Image: image, Replicas: 2, UpdateState: swarm.UpdateStateCompleted, Tasks: []Task{running("a", image), running("b", image), past}}, true, "", ""},
+		{"created, never updated", State{Image: image, Replicas: 1, Tasks: []Task{running("a", image)}}, true, "", ""},
+		{"global: one on each node", State{Image: image, Tasks: []Task{running("a", image), running("b", image)}}, true, "", ""},
+		// The provider counts this as converged: two tasks run.
+		{"between two nodes of a rolling update", State{Image: image, Replicas: 2, UpdateState: swarm.UpdateStateUpdating, Tasks: []Task{running("a", image), running("b", old)}}, false, "node b still runs " + old, ""},
+		{"the old task of the next node stopping", State{Image: image, Replicas: 2, UpdateState: swarm.UpdateStateUpdating,
+			Tasks: []Task{running("a", image), {Node: "b", Image: old, Desired: swarm.TaskStateShutdown, Have: swarm.TaskStateRunning}}}, false, "node b is stopping", ""},
+		{"the new task of the next node not yet running", State{Image: image, Replicas: 2, UpdateState: swarm.UpdateStateUpdating,
+			Tasks: []Task{running("a", image), past, {Node: "b", Image: image, Desired: swarm.TaskStateReady, Have: swarm.TaskStatePreparing}}}, false, "node b is preparing", ""},
+		{"an unplaced task no longer wanted", State{Image: image, Replicas: 1, Tasks: []Task{running("a", image), {Image: old, Desired: swarm.TaskStateShutdown, Have: swarm.TaskStatePending}}}, true, "", ""},
+		{"a task that cannot be placed", State{Image: image, Replicas: 2, Tasks: []Task{running("a", image), {Image: image, Desired: swarm.TaskStateRunning, Have: swarm.TaskStatePending}}}, false, "not yet placed on a node is pending", ""},
+		{"a task missing", State{Image: image, Replicas: 2, Tasks: []Task{running("a", image), past}}, false, "1 tasks run the spec, want 2", ""},
+		{"no task yet", State{Image: image}, false, "0 tasks run the spec, want one on every node", ""},
+		{"rolling back", State{Image: old, UpdateState: swarm.UpdateStateRollbackStarted, UpdateMessage: "update rolled back due to failure"}, false, "rolling the update back", ""},
+		{"rolled back", State{Image: old, UpdateState: swarm.UpdateStateRollbackCompleted, UpdateMessage: "update rolled back due to failure or early termination of task x"}, true, "", "rolled the update back (rollback_completed): update rolled back due to failure"},
+		{"paused", State{Image: image, UpdateState: swarm.UpdateStatePaused, UpdateMessage: "update paused due to failure"}, true, "", "paused the update"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done, waiting, err := tt.state.Done()
+			if done != tt.done || !strings.Contains(waiting, tt.waiting) || (tt.waiting == "" && waiting != "") {
+				t.Errorf("Done() = %v, %q; want %v, %q", done, waiting, tt.done, tt.waiting)
+			}
+			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("error %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestMainUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"-timeout=0s", "svc"}, {"svc", "extra"}, {"-unknown", "svc"}} {
+		var stdout, stderr bytes.Buffer
+		if code := Main(args, &stdout, &stderr); code != 2 || stderr.Len() == 0 {
+			t.Errorf("Main(%q) = %d, stderr %q; want 2 and a usage message", args, code, stderr.String())
+		}
+	}
+}
+
+func TestArgs(t *testing.T) {
+	args := Args("ssh://deploy@manager", 90*time.Second, "custom-nginx-dev")
+	want := []string{"-docker-host=ssh://deploy@manager", "-timeout=1m30s", "custom-nginx-dev"}
+	if strings.Join(args, " ") != strings.Join(want, " ") {
+		t.Errorf("Args = %q, want %q", args, want)
+	}
+}
