@@ -1,6 +1,6 @@
 // Command bench measures the image and the program: bytes the project adds to the base,
 // container start to first page and to healthy, page throughput against the stock base,
-// and the Go builds behind every `pulumi up`. It prints a Markdown table and writes it to
+// the Go builds behind every `pulumi up`, and the `pulumi up` runs themselves. It prints a Markdown table and writes it to
 // bench/results/ so that runs can be compared. Run it with `make bench`.
 package main
 
@@ -34,8 +34,9 @@ func main() {
 	conns := flag.Int("connections", 50, "wrk connections")
 	duration := flag.Duration("duration", 15*time.Second, "wrk duration per image")
 	skipCold := flag.Bool("skip-cold-build", false, "skip the cold (empty GOCACHE) go build")
+	noops := flag.Int("noops", 5, "no-op `pulumi up` runs to time")
 	flag.Parse()
-	if err := run(*starts, *conns, *duration, *skipCold); err != nil {
+	if err := run(*starts, *conns, *duration, *skipCold, *noops); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -57,7 +58,7 @@ func (t *table) markdown() string {
 	return b.String()
 }
 
-func run(starts, conns int, duration time.Duration, skipCold bool) error {
+func run(starts, conns int, duration time.Duration, skipCold bool, noops int) error {
 	ctx := context.Background()
 	e, err := testsupport.ConnectEngine(ctx)
 	if err != nil {
@@ -126,7 +127,9 @@ func run(starts, conns int, duration time.Duration, skipCold bool) error {
 
 	// 5. Pulumi runs.
 	if _, err := exec.LookPath("pulumi"); err != nil {
-		t.add("pulumi up / no-op up / page change / destroy", "skipped", "no Pulumi CLI, Go language host or provider plugins here; `make acceptance` runs where they exist")
+		t.add("pulumi up / no-op up / page change / destroy", "skipped", `no Pulumi CLI on PATH (the official installer, or offline: eval "$(bash ../shared/pulumi/install)")`)
+	} else if err := pulumiRuns(&t, base, noops); err != nil {
+		return err
 	}
 
 	host, _ := os.Hostname()

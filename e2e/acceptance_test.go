@@ -91,32 +91,6 @@ func requireToolchain(t *testing.T) {
 	}
 }
 
-// projectCopy copies the Pulumi project into a temp dir, so the test can edit the page
-// and the stack files without touching the repository.
-func projectCopy(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, name := range []string{"Pulumi.yaml", "go.mod", "go.sum", "main.go", "internal", "app"} {
-		src := filepath.Join("..", name)
-		info, err := os.Stat(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.IsDir() {
-			err = os.CopyFS(filepath.Join(dir, name), os.DirFS(src))
-		} else {
-			var b []byte
-			if b, err = os.ReadFile(src); err == nil {
-				err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // workspace is a project copy with a file backend of its own, as a user without a Pulumi
 // account has it.
 type workspace struct {
@@ -126,7 +100,10 @@ type workspace struct {
 
 func newWorkspace(t *testing.T) workspace {
 	t.Helper()
-	w := workspace{dir: projectCopy(t), backend: t.TempDir()}
+	w := workspace{dir: t.TempDir(), backend: t.TempDir()}
+	if err := testsupport.CopyProject("..", w.dir); err != nil {
+		t.Fatal(err)
+	}
 	w.env = map[string]string{
 		"PULUMI_BACKEND_URL":       "file://" + w.backend,
 		"PULUMI_CONFIG_PASSPHRASE": "acceptance-" + randomHex(t, 8),
