@@ -64,7 +64,8 @@ type Site struct {
 }
 
 // New registers the component and its children, each named by its role: the image, the
-// push (when pushing), the container or the swarm service, and the smoke check.
+// push (when pushing), the container or the swarm service with its rollout gate, and the
+// smoke check.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	cfg := args.Config
 	pageSHA256, err := fileSHA256(filepath.Join(args.AppDir, PagePath))
