@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,7 @@ import (
 )
 
 // pulumiRuns times what a user waits for: the first `pulumi up`, a no-op `up`, a page
-// change (and how long the page is not served meanwhile, seen by a 50 ms probe) and
+// change (and how long the page is not served meanwhile, seen by a probe) and
 // `destroy`, on a copy of the project with a local backend and registry.
 func pulumiRuns(t *table, base string, noops int) error {
 	ctx := context.Background()
@@ -97,14 +96,14 @@ func pulumiRuns(t *table, base string, noops int) error {
 	if err := os.WriteFile(page, []byte(changed), 0o644); err != nil {
 		return err
 	}
-	probe := startOutageProbe(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	probe := testsupport.StartProbe([]string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, time.Second)
 	change, err := timed(up)
-	outage := probe.stop()
+	outage := probe.Stop().LongestGap
 	if err != nil {
 		return fmt.Errorf("pulumi up after a page change: %w", err)
 	}
 	t.add("pulumi up, page change (build, push, replace, check)", change.Round(10*time.Millisecond).String(), "")
-	t.add("page not served during that change", outage.Round(10*time.Millisecond).String(), "longest gap seen by a 50 ms probe; the port is fixed, so the old container goes first")
+	t.add("page not served during that change", outage.Round(10*time.Millisecond).String(), fmt.Sprintf("longest gap seen by a probe every %s; the port is fixed, so the old container goes first", testsupport.ProbeInterval))
 
 	destroy, err := timed(func() error { _, err := stack.Destroy(ctx); return err })
 	if err != nil {
@@ -112,49 +111,4 @@ func pulumiRuns(t *table, base string, noops int) error {
 	}
 	t.add("pulumi destroy", destroy.Round(10*time.Millisecond).String(), "")
 	return nil
-}
-
-// outageProbe fetches a URL every 50 ms and keeps the longest stretch of failures.
-type outageProbe struct {
-	done    chan struct{}
-	longest chan time.Duration
-}
-
-func startOutageProbe(url string) *outageProbe {
-	p := &outageProbe{done: make(chan struct{}), longest: make(chan time.Duration, 1)}
-	client := &http.Client{Timeout: time.Second}
-	go func() {
-		var longest time.Duration
-		var downSince time.Time
-		limit := time.After(10 * time.Minute) // bounded even if stop is never called
-		for {
-			select {
-			case <-p.done:
-				p.longest <- longest
-				return
-			case <-limit:
-				p.longest <- longest
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			resp, err := client.Get(url)
-			ok := err == nil && resp.StatusCode == http.StatusOK
-			if err == nil {
-				resp.Body.Close()
-			}
-			switch {
-			case !ok && downSince.IsZero():
-				downSince = time.Now()
-			case ok && !downSince.IsZero():
-				longest = max(longest, time.Since(downSince))
-				downSince = time.Time{}
-			}
-		}
-	}()
-	return p
-}
-
-func (p *outageProbe) stop() time.Duration {
-	close(p.done)
-	return <-p.longest
 }

@@ -3,14 +3,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +23,9 @@ import (
 )
 
 const typeService = "docker:index/service:Service"
+
+// probeTimeout is a load balancer's patience with one node: a few seconds per try.
+const probeTimeout = 3 * time.Second
 
 // TestAcceptanceSwarm runs the stack in swarm mode on a real two-node swarm through the
 // real CLI: a task on each node, a rolling update that a load balancer in front sees no
@@ -94,16 +94,16 @@ func TestAcceptanceSwarm(t *testing.T) {
 
 	step("rolling update drops no request", func(t *testing.T) {
 		_, after := w.changePage(t, "rolled out node by node")
-		p := startProbe(nodeURLs)
+		p := testsupport.StartProbe(nodeURLs, probeTimeout)
 		r := mustUp(t, stack)
-		p.stop()
+		seen := p.Stop()
 		r.expectSteps(t, map[string]string{typeImage: "update", typeRegistryImage: "replace", typeService: "update", typeCommand: "replace,replace"}) // the rollout gate and the smoke check
-		t.Logf("probe during the rolling update: %d requests, %d retried on the other node, %d failed", p.requests, p.retried, p.failed)
-		if p.failed > 0 {
-			t.Errorf("%d requests failed on both nodes during the rolling update: %q", p.failed, p.failures)
+		t.Logf("probe during the rolling update: %d requests, %d retried on the other node, %d failed", seen.Requests, seen.Retried, seen.Failed)
+		if seen.Failed > 0 {
+			t.Errorf("%d requests failed on both nodes during the rolling update: %q", seen.Failed, seen.Failures)
 		}
-		if p.requests < 10 {
-			t.Errorf("the probe made only %d requests: it did not watch the update", p.requests)
+		if seen.Requests < 10 {
+			t.Errorf("the probe made only %d requests: it did not watch the update", seen.Requests)
 		}
 		for _, u := range nodeURLs {
 			expectPage(t, u, after, "after the rolling update")
@@ -140,10 +140,10 @@ func TestAcceptanceSwarm(t *testing.T) {
 		if err := os.WriteFile(conf, []byte(broken), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p := startProbe(nodeURLs)
+		p := testsupport.StartProbe(nodeURLs, probeTimeout)
 		r := up(t, stack)
-		p.stop()
-		t.Logf("probe during the failed rollout: %d requests, %d retried on the other node, %d failed", p.requests, p.retried, p.failed)
+		seen := p.Stop()
+		t.Logf("probe during the failed rollout: %d requests, %d retried on the other node, %d failed", seen.Requests, seen.Retried, seen.Failed)
 		// The provider says "service rollback completed: update rolled back due to failure …"
 		// or "service rollback completed: rollback completed", depending on Swarm's message.
 		if r.err == nil || !strings.Contains(r.allOutput(), "rollback completed") {
@@ -159,8 +159,8 @@ func TestAcceptanceSwarm(t *testing.T) {
 		if got, want := after.Spec.TaskTemplate.ContainerSpec.Image, before.Spec.TaskTemplate.ContainerSpec.Image; got != want {
 			t.Errorf("the service runs %s after the rollback, want the old %s", got, want)
 		}
-		if p.failed > 0 {
-			t.Errorf("%d requests failed on both nodes during the failed rollout: %q", p.failed, p.failures)
+		if seen.Failed > 0 {
+			t.Errorf("%d requests failed on both nodes during the failed rollout: %q", seen.Failed, seen.Failures)
 		}
 		for _, u := range nodeURLs {
 			expectPage(t, u, served, "after the rollback")
@@ -229,67 +229,4 @@ func expectTask(t *testing.T, node testsupport.SwarmNode, service, image string)
 	if inspect.Config.User != "101:101" || !inspect.HostConfig.ReadonlyRootfs {
 		t.Errorf("the task on %s runs as %q, read-only root %v: not hardened", node.Name, inspect.Config.User, inspect.HostConfig.ReadonlyRootfs)
 	}
-}
-
-// probe is what a load balancer in front of the swarm does: it sends requests round the
-// nodes and, when one fails, retries on the other. It counts what a visitor would see.
-type probe struct {
-	urls                      []string
-	requests, retried, failed int
-	failures                  []string // the first few, with when and what each node said
-	done                      chan struct{}
-	wg                        sync.WaitGroup
-}
-
-func startProbe(urls []string) *probe {
-	p := &probe{urls: urls, done: make(chan struct{})}
-	// A load balancer's patience: a few seconds per try, a new connection each time.
-	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	started := time.Now()
-	get := func(u string) error {
-		resp, err := client.Get(u)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var body bytes.Buffer
-		if _, err := body.ReadFrom(resp.Body); err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
-		}
-		return nil
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		limit := time.After(10 * time.Minute) // bounded even if stop is never called
-		for i := 0; ; i++ {
-			select {
-			case <-p.done:
-				return
-			case <-limit:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			p.requests++
-			if first := get(p.urls[i%len(p.urls)]); first != nil {
-				p.retried++
-				if err := get(p.urls[(i+1)%len(p.urls)]); err != nil {
-					p.failed++
-					if len(p.failures) < 5 {
-						p.failures = append(p.failures, fmt.Sprintf("at %s: %v; then %v", time.Since(started).Round(time.Millisecond), first, err))
-					}
-				}
-			}
-		}
-	}()
-	return p
-}
-
-// stop ends the probe; its counts are final afterwards.
-func (p *probe) stop() {
-	close(p.done)
-	p.wg.Wait()
 }
