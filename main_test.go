@@ -245,7 +245,7 @@ func TestPushStackResources(t *testing.T) {
 		}
 	}
 	if platform := image["build"].ObjectValue()["platform"]; !platform.IsNull() {
-		t.Errorf("no platform configured, yet build.platform %v: the engine's own must apply", platform)
+		t.Errorf("no platform configured, yet build.platform %v: the provider's default must apply", platform)
 	}
 	if args := image["build"].ObjectValue()["args"]; !args.IsNull() && len(args.ObjectValue()) != 0 {
 		t.Errorf("no baseImage configured, yet build args %v: the Dockerfile's pinned default must apply", args)

@@ -284,11 +284,16 @@ func portFree(port int) error {
 
 func localURL(port int) string { return fmt.Sprintf("http://localhost:%d/", port) }
 
+// statePath is where the file backend keeps the stack's state.
+func (w workspace) statePath(stackName string) string {
+	return filepath.Join(w.backend, ".pulumi", "stacks", project, stackName+".json")
+}
+
 // stateResources reads what the file backend stores for the stack: the resources of its
 // checkpoint, secrets as the backend keeps them.
 func (w workspace) stateResources(t *testing.T, stackName string) []apitype.ResourceV3 {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(w.backend, ".pulumi", "stacks", project, stackName+".json"))
+	raw, err := os.ReadFile(w.statePath(stackName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +440,7 @@ func TestAcceptance(t *testing.T) {
 		if !strings.Contains(string(stored), `"ciphertext":"v1:`) {
 			t.Errorf("the RegistryImage's authConfig is not stored as a secret: %s", stored)
 		}
-		stateFile, err := os.ReadFile(filepath.Join(w.backend, ".pulumi", "stacks", project, stackName+".json"))
+		stateFile, err := os.ReadFile(w.statePath(stackName))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -689,7 +694,7 @@ func TestAcceptance(t *testing.T) {
 		}
 		mustUp(t, stack)
 		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("back to the engine's own platform: %v", err)
+			t.Fatalf("back to the provider's default platform: %v", err)
 		}
 	})
 

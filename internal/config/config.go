@@ -66,7 +66,7 @@ type Config struct {
 	HostPort         int
 	BaseImage        string // "" keeps the Dockerfile's pinned default
 	Push             bool
-	Platform         string // os/arch[/variant], normalized; "" is the engine's own platform
+	Platform         string // os/arch[/variant], normalized; "" leaves it to the docker provider
 	HostIP           string // the address the port is published on
 	// SiteHost is the host people open and the smoke check fetches: siteHost, else a
 	// specific hostIp, else the remote engine's host, else localhost.
@@ -167,7 +167,7 @@ func Load(src Source, dockerHost string) (Config, error) {
 	if p := get(KeyPlatform); p != "" {
 		cfg.Platform, err = normalizePlatform(p)
 		if err != nil {
-			refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform builds for the engine's own)", err)
+			refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform for the architecture of the machine running pulumi)", err)
 		}
 	}
 

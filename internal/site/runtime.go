@@ -66,9 +66,7 @@ type Tmpfs struct {
 	Path   string
 	SizeMB int
 	Mode   int
-	// Flags are mount options beyond size and mode; a swarm service's tmpfs takes only
-	// size and mode.
-	Flags []string
+	Flags  []string // mount options beyond size and mode
 }
 
 // Options are the mount options as a container's tmpfs takes them.

@@ -40,7 +40,18 @@ type Engine struct{ *client.Client }
 
 // ConnectEngine connects to the engine named by DOCKER_HOST (default: the local socket).
 func ConnectEngine(ctx context.Context) (*Engine, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	return connectEngine(ctx, client.FromEnv)
+}
+
+// ConnectEngineAt connects to the engine at host, a DOCKER_HOST value such as
+// unix:///tmp/x/docker.sock, whatever DOCKER_HOST says.
+func ConnectEngineAt(ctx context.Context, host string) (*Engine, error) {
+	return connectEngine(ctx, client.WithHost(host))
+}
+
+// connectEngine connects where opt says and pings, so a missing engine is told at once.
+func connectEngine(ctx context.Context, opt client.Opt) (*Engine, error) {
+	cli, err := client.NewClientWithOpts(opt, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, err
 	}
