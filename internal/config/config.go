@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -68,6 +69,9 @@ type Config struct {
 	Push             bool
 	Platform         string // os/arch[/variant], normalized; "" leaves it to the docker provider
 	HostIP           string // the address the port is published on
+	// DockerHost is the engine as the docker provider reaches it: docker:host, else
+	// DOCKER_HOST; "" for the local engine. In swarm mode, the manager.
+	DockerHost string
 	// SiteHost is the host people open and the smoke check fetches: siteHost, else a
 	// specific hostIp, else the remote engine's host, else localhost.
 	SiteHost string
@@ -91,140 +95,218 @@ type Source interface {
 // and the command that fixes it. dockerHost is the engine's address as the docker provider
 // gets it (DOCKER_HOST or docker:host; "" for the local engine).
 func Load(src Source, dockerHost string) (Config, error) {
-	get := func(key string) string {
-		v, _ := src.Get(key)
-		return strings.TrimSpace(v)
-	}
-	var problems []error
-	refuse := func(key, format string, args ...any) {
-		problems = append(problems, fmt.Errorf("config %s: %s", key, fmt.Sprintf(format, args...)))
-	}
-
-	cfg := Config{
-		RegistryUsername: get(KeyRegistryUsername),
-		ImageTag:         get(KeyImageTag),
-		BaseImage:        get(KeyBaseImage),
-	}
-
-	push, err := strconv.ParseBool(get(KeyPush))
-	if err != nil {
-		refuse(KeyPush, "%q is not true or false; fix: pulumi config set push true", get(KeyPush))
-	}
-	cfg.Push = push
-
-	cfg.RegistryServer, err = normalizeServer(get(KeyRegistryServer))
-	if err != nil {
-		refuse(KeyRegistryServer, "%v; fix: pulumi config set registryServer docker.io (or host:port of your registry)", err)
-	}
-
-	password, passwordSet := src.Get(KeyRegistryPassword)
-	cfg.RegistryPassword = Secret(password)
-	if passwordSet && !src.IsSecret(KeyRegistryPassword) {
-		refuse(KeyRegistryPassword, "is stored in plain text in the stack file; fix: pulumi config rm registryPassword && pulumi config set --secret registryPassword <token>")
-	}
-	if cfg.Push {
-		if cfg.RegistryUsername == "" {
-			refuse(KeyRegistryUsername, "is required when push is true; fix: pulumi config set registryUsername <user> (or pulumi config set push false)")
-		} else if strings.ContainsAny(cfg.RegistryUsername, " \t:/@") {
-			refuse(KeyRegistryUsername, "%q contains a space, ':', '/' or '@'; fix: pulumi config set registryUsername <user>", cfg.RegistryUsername)
-		}
-		if password == "" {
-			refuse(KeyRegistryPassword, "is required when push is true; fix: pulumi config set --secret registryPassword <password-or-access-token> (or pulumi config set push false)")
-		}
-	}
-
-	cfg.Repository = get(KeyRepository)
-	repositoryDerived := cfg.Repository == ""
-	if repositoryDerived {
-		cfg.Repository = defaultRepositoryName
-		if cfg.RegistryUsername != "" {
-			cfg.Repository = strings.ToLower(cfg.RegistryUsername) + "/" + defaultRepositoryName
-		}
-	}
-	// A derived repository is only wrong because of registryUsername, reported above.
-	if !repositoryDerived || cfg.RegistryUsername != "" {
-		if err := validateRepository(cmp.Or(cfg.RegistryServer, DockerHub), cfg.Repository, cfg.Push); err != nil {
-			refuse(KeyRepository, "%v; fix: pulumi config set repository <namespace>/<name> (lowercase)", err)
-		}
-	}
-	if cfg.ImageTag == "" {
-		refuse(KeyImageTag, "is empty; fix: pulumi config set imageTag v1")
-	} else if _, err := reference.WithTag(tagProbe, cfg.ImageTag); err != nil {
-		refuse(KeyImageTag, "%q is not a valid tag (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'); fix: pulumi config set imageTag v1", cfg.ImageTag)
-	}
-
-	cfg.HostPort, err = strconv.Atoi(get(KeyHostPort))
-	if err != nil || cfg.HostPort < 1 || cfg.HostPort > 65535 {
-		refuse(KeyHostPort, "%q is not a port number from 1 to 65535; fix: pulumi config set hostPort 8080", get(KeyHostPort))
-	}
-
-	if cfg.BaseImage != "" {
-		if err := ValidateBaseImage(cfg.BaseImage); err != nil {
-			refuse(KeyBaseImage, "%v; fix: pulumi config set baseImage nginx:<version>-alpine (or pulumi config rm baseImage for the Dockerfile's pinned default)", err)
-		}
-	}
-
-	if p := get(KeyPlatform); p != "" {
-		cfg.Platform, err = normalizePlatform(p)
-		if err != nil {
-			refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform for the architecture of the machine running pulumi)", err)
-		}
-	}
-
-	hostIP, err := netip.ParseAddr(get(KeyHostIP))
-	if err != nil || hostIP.Zone() != "" {
-		refuse(KeyHostIP, "%q is not an IP address; fix: pulumi config set hostIp 0.0.0.0 (every interface) or 127.0.0.1 (this host only)", get(KeyHostIP))
-	}
-	cfg.HostIP = hostIP.String()
-
-	engineHost, err := EngineHost(dockerHost)
-	if err != nil {
-		problems = append(problems, fmt.Errorf("DOCKER_HOST (or docker:host) %q: %v; fix: export DOCKER_HOST=tcp://<host>:2376 or ssh://<user>@<host>, or unset it for the local engine", dockerHost, err))
-	}
-	siteHost := get(KeySiteHost)
-	if siteHost != "" {
-		if err := validateSiteHost(siteHost); err != nil {
-			refuse(KeySiteHost, "%v; fix: pulumi config set siteHost <dns-name-or-address> (no scheme, no port)", err)
-		}
-	}
-	switch {
-	case siteHost != "":
-		cfg.SiteHost = siteHost
-	case hostIP.IsValid() && !hostIP.IsUnspecified():
-		cfg.SiteHost = cfg.HostIP // the only address the port answers on
-	case engineHost != "":
-		cfg.SiteHost = engineHost
-	default:
-		cfg.SiteHost = "localhost"
-	}
-
-	cfg.Mode = get(KeyMode)
-	switch cfg.Mode {
-	case ModeContainer:
-	case ModeSwarm:
-		if !cfg.Push {
-			refuse(KeyMode, "swarm needs push true: every node pulls the pushed image; fix: pulumi config set push true (with registry credentials), or pulumi config set mode container")
-		}
-		if hostIP.IsValid() && !hostIP.IsUnspecified() {
-			refuse(KeyHostIP, "%q: a swarm service publishes on every address of a node; fix: pulumi config rm hostIp (or pulumi config set mode container)", cfg.HostIP)
-		}
-	default:
-		refuse(KeyMode, "%q is neither container nor swarm; fix: pulumi config set mode container (or swarm)", cfg.Mode)
-	}
-	cfg.Replicas, err = strconv.Atoi(get(KeyReplicas))
-	if err != nil || cfg.Replicas < 1 {
-		refuse(KeyReplicas, "%q is not a number of tasks of 1 or more; fix: pulumi config set replicas 2", get(KeyReplicas))
-	}
-	cfg.ServiceMode = oneOf(refuse, KeyServiceMode, get(KeyServiceMode), ServiceReplicated, ServiceGlobal)
-	cfg.PublishMode = oneOf(refuse, KeyPublishMode, get(KeyPublishMode), PublishIngress, PublishHost)
-
-	return cfg, errors.Join(problems...)
+	r := &reader{src: src}
+	var cfg Config
+	r.registry(&cfg)
+	r.publishing(&cfg, dockerHost)
+	r.swarm(&cfg)
+	return cfg, errors.Join(r.problems...)
 }
 
-// oneOf returns value if it is one of the allowed values, else reports it under key.
-func oneOf(refuse func(key, format string, args ...any), key, value string, allowed ...string) string {
+// reader reads raw values from a Source and collects their problems in the order they are
+// found, which is the order the CLI lists them in.
+type reader struct {
+	src      Source
+	problems []error
+}
+
+func (r *reader) get(key string) string {
+	v, _ := r.src.Get(key)
+	return strings.TrimSpace(v)
+}
+
+func (r *reader) refuse(key, format string, args ...any) {
+	r.problems = append(r.problems, fmt.Errorf("config %s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// registry reads whether and where the image is pushed, and as whom.
+func (r *reader) registry(cfg *Config) {
+	cfg.Push = r.push()
+	cfg.RegistryServer = r.registryServer()
+	cfg.RegistryUsername, cfg.RegistryPassword = r.credentials(cfg.Push)
+	cfg.Repository = r.repository(cfg.RegistryServer, cfg.RegistryUsername, cfg.Push)
+	cfg.ImageTag = r.imageTag()
+}
+
+func (r *reader) push() bool {
+	push, err := strconv.ParseBool(r.get(KeyPush))
+	if err != nil {
+		r.refuse(KeyPush, "%q is not true or false; fix: pulumi config set push true", r.get(KeyPush))
+	}
+	return push
+}
+
+func (r *reader) registryServer() string {
+	server, err := normalizeServer(r.get(KeyRegistryServer))
+	if err != nil {
+		r.refuse(KeyRegistryServer, "%v; fix: pulumi config set registryServer docker.io (or host:port of your registry)", err)
+	}
+	return server
+}
+
+// credentials reads registryUsername and registryPassword. A plain-text password is refused
+// even when push is false: it sits in the stack file either way.
+func (r *reader) credentials(push bool) (string, Secret) {
+	username := r.get(KeyRegistryUsername)
+	password, passwordSet := r.src.Get(KeyRegistryPassword)
+	if passwordSet && !r.src.IsSecret(KeyRegistryPassword) {
+		r.refuse(KeyRegistryPassword, "is stored in plain text in the stack file; fix: pulumi config rm registryPassword && pulumi config set --secret registryPassword <token>")
+	}
+	if push {
+		if username == "" {
+			r.refuse(KeyRegistryUsername, "is required when push is true; fix: pulumi config set registryUsername <user> (or pulumi config set push false)")
+		} else if strings.ContainsAny(username, " \t:/@") {
+			r.refuse(KeyRegistryUsername, "%q contains a space, ':', '/' or '@'; fix: pulumi config set registryUsername <user>", username)
+		}
+		if password == "" {
+			r.refuse(KeyRegistryPassword, "is required when push is true; fix: pulumi config set --secret registryPassword <password-or-access-token> (or pulumi config set push false)")
+		}
+	}
+	return username, Secret(password)
+}
+
+// repository reads the repository path; empty means <username>/custom-nginx.
+func (r *reader) repository(server, username string, push bool) string {
+	repository := r.get(KeyRepository)
+	if repository == "" {
+		if username == "" {
+			// Wrong only where registryUsername is required, and its absence is reported.
+			return defaultRepositoryName
+		}
+		repository = strings.ToLower(username) + "/" + defaultRepositoryName
+	}
+	if err := validateRepository(cmp.Or(server, DockerHub), repository, push); err != nil {
+		r.refuse(KeyRepository, "%v; fix: pulumi config set repository <namespace>/<name> (lowercase)", err)
+	}
+	return repository
+}
+
+func (r *reader) imageTag() string {
+	tag := r.get(KeyImageTag)
+	if tag == "" {
+		r.refuse(KeyImageTag, "is empty; fix: pulumi config set imageTag v1")
+	} else if _, err := reference.WithTag(tagProbe, tag); err != nil {
+		r.refuse(KeyImageTag, "%q is not a valid tag (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'); fix: pulumi config set imageTag v1", tag)
+	}
+	return tag
+}
+
+// publishing reads what the image is built from and for, and where the site answers.
+func (r *reader) publishing(cfg *Config, dockerHost string) {
+	cfg.DockerHost = dockerHost
+	cfg.HostPort = r.integer(KeyHostPort, 1, 65535, "%q is not a port number from 1 to 65535; fix: pulumi config set hostPort 8080")
+	cfg.BaseImage = r.baseImage()
+	cfg.Platform = r.platform()
+	cfg.HostIP = r.hostIP()
+	cfg.SiteHost = r.siteHost(cfg.HostIP, r.engineHost(dockerHost))
+}
+
+// integer reads key as a whole number from lo to hi; problem says what is wrong with the
+// value, given as its %q.
+func (r *reader) integer(key string, lo, hi int, problem string) int {
+	n, err := strconv.Atoi(r.get(key))
+	if err != nil || n < lo || n > hi {
+		r.refuse(key, problem, r.get(key))
+	}
+	return n
+}
+
+func (r *reader) baseImage() string {
+	image := r.get(KeyBaseImage)
+	if image != "" {
+		if err := ValidateBaseImage(image); err != nil {
+			r.refuse(KeyBaseImage, "%v; fix: pulumi config set baseImage nginx:<version>-alpine (or pulumi config rm baseImage for the Dockerfile's pinned default)", err)
+		}
+	}
+	return image
+}
+
+func (r *reader) platform() string {
+	p := r.get(KeyPlatform)
+	if p == "" {
+		return ""
+	}
+	normalized, err := normalizePlatform(p)
+	if err != nil {
+		r.refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform for the architecture of the machine running pulumi)", err)
+	}
+	return normalized
+}
+
+func (r *reader) hostIP() string {
+	ip, err := netip.ParseAddr(r.get(KeyHostIP))
+	if err != nil || ip.Zone() != "" {
+		r.refuse(KeyHostIP, "%q is not an IP address; fix: pulumi config set hostIp 0.0.0.0 (every interface) or 127.0.0.1 (this host only)", r.get(KeyHostIP))
+	}
+	return ip.String()
+}
+
+// engineHost is the remote engine's host, "" for a local one. A bad address is not a config
+// key's problem, so it is reported under the variable that holds it.
+func (r *reader) engineHost(dockerHost string) string {
+	host, err := EngineHost(dockerHost)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Errorf("DOCKER_HOST (or docker:host) %q: %v; fix: export DOCKER_HOST=tcp://<host>:2376 or ssh://<user>@<host>, or unset it for the local engine", dockerHost, err))
+	}
+	return host
+}
+
+// siteHost reads siteHost, else takes the most specific host the site answers on (see
+// Config.SiteHost).
+func (r *reader) siteHost(hostIP, engineHost string) string {
+	if siteHost := r.get(KeySiteHost); siteHost != "" {
+		if err := validateSiteHost(siteHost); err != nil {
+			r.refuse(KeySiteHost, "%v; fix: pulumi config set siteHost <dns-name-or-address> (no scheme, no port)", err)
+		}
+		return siteHost
+	}
+	switch {
+	case oneAddress(hostIP):
+		return hostIP // the only address the port answers on
+	case engineHost != "":
+		return engineHost
+	}
+	return "localhost"
+}
+
+// oneAddress reports whether hostIP, as hostIP() returns it, is one address rather than
+// every interface (or invalid).
+func oneAddress(hostIP string) bool {
+	ip, err := netip.ParseAddr(hostIP)
+	return err == nil && !ip.IsUnspecified()
+}
+
+// swarm reads whether the site runs as one container or as a swarm service, and the
+// service's shape.
+func (r *reader) swarm(cfg *Config) {
+	cfg.Mode = r.mode(cfg.Push, cfg.HostIP)
+	cfg.Replicas = r.integer(KeyReplicas, 1, math.MaxInt, "%q is not a number of tasks of 1 or more; fix: pulumi config set replicas 2")
+	cfg.ServiceMode = r.oneOf(KeyServiceMode, ServiceReplicated, ServiceGlobal)
+	cfg.PublishMode = r.oneOf(KeyPublishMode, PublishIngress, PublishHost)
+}
+
+func (r *reader) mode(push bool, hostIP string) string {
+	mode := r.get(KeyMode)
+	switch mode {
+	case ModeContainer:
+	case ModeSwarm:
+		if !push {
+			r.refuse(KeyMode, "swarm needs push true: every node pulls the pushed image; fix: pulumi config set push true (with registry credentials), or pulumi config set mode container")
+		}
+		if oneAddress(hostIP) {
+			r.refuse(KeyHostIP, "%q: a swarm service publishes on every address of a node; fix: pulumi config rm hostIp (or pulumi config set mode container)", hostIP)
+		}
+	default:
+		r.refuse(KeyMode, "%q is neither container nor swarm; fix: pulumi config set mode container (or swarm)", mode)
+	}
+	return mode
+}
+
+// oneOf reads key, which must be one of allowed; the fix suggests the first.
+func (r *reader) oneOf(key string, allowed ...string) string {
+	value := r.get(key)
 	if !slices.Contains(allowed, value) {
-		refuse(key, "%q is not one of %s; fix: pulumi config set %s %s", value, strings.Join(allowed, ", "), key, allowed[0])
+		r.refuse(key, "%q is not one of %s; fix: pulumi config set %s %s", value, strings.Join(allowed, ", "), key, allowed[0])
 	}
 	return value
 }
@@ -248,8 +330,7 @@ func validateSiteHost(host string) error {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return nil
 	}
-	named, err := reference.WithName(host + "/probe")
-	if err != nil || reference.Domain(named) != host || strings.Contains(host, ":") {
+	if !isDomain(host) || strings.Contains(host, ":") {
 		return fmt.Errorf("%q is not a DNS name or IP address", host)
 	}
 	return nil
@@ -267,14 +348,21 @@ func normalizeServer(server string) (string, error) {
 	case DockerHub, "index.docker.io", "registry-1.docker.io":
 		return DockerHub, nil
 	}
-	// A registry host is whatever the reference grammar accepts as the domain of a name.
-	named, err := reference.WithName(server + "/probe")
-	if err != nil || reference.Domain(named) != server {
+	if !isDomain(server) {
 		return "", fmt.Errorf("%q is not a registry host[:port]", server)
 	}
 	return server, nil
 }
 
+// isDomain reports whether host is what the reference grammar accepts as the domain of a
+// name (host[:port]): the grammar Docker checks image references with.
+func isDomain(host string) bool {
+	named, err := reference.WithName(host + "/probe")
+	return err == nil && reference.Domain(named) == host
+}
+
+// validateRepository accepts a lowercase repository path; pushing to Docker Hub needs
+// exactly <namespace>/<name>.
 func validateRepository(server, repository string, push bool) error {
 	if strings.ToLower(repository) != repository {
 		return fmt.Errorf("%q has uppercase letters", repository)

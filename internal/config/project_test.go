@@ -1,13 +1,81 @@
 package config
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 )
+
+// declared is every key Pulumi.yaml must declare, with its type and default.
+var declared = map[string]struct{ typ, def string }{
+	KeyRegistryServer:   {"string", "docker.io"},
+	KeyRegistryUsername: {"string", ""},
+	KeyRepository:       {"string", ""},
+	KeyImageTag:         {"string", "v1"},
+	KeyHostPort:         {"integer", "8080"},
+	KeyBaseImage:        {"string", ""},
+	KeyPush:             {"boolean", "true"},
+	KeyPlatform:         {"string", ""},
+	KeyHostIP:           {"string", "0.0.0.0"},
+	KeySiteHost:         {"string", ""},
+	KeyMode:             {"string", "container"},
+	KeyReplicas:         {"integer", "2"},
+	KeyServiceMode:      {"string", "replicated"},
+	KeyPublishMode:      {"string", "ingress"},
+}
+
+// keyConstants are the values of the Key* constants in config.go, read from the source so
+// that a key added there cannot be missing from declared unnoticed.
+func keyConstants(t *testing.T) []string {
+	t.Helper()
+	file, err := parser.ParseFile(token.NewFileSet(), "config.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	ast.Inspect(file, func(n ast.Node) bool {
+		spec, ok := n.(*ast.ValueSpec)
+		if !ok || len(spec.Values) != 1 || !strings.HasPrefix(spec.Names[0].Name, "Key") {
+			return true
+		}
+		lit, ok := spec.Values[0].(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			t.Fatalf("%s is not a string literal", spec.Names[0].Name)
+		}
+		key, _ := strconv.Unquote(lit.Value)
+		keys = append(keys, key)
+		return true
+	})
+	return keys
+}
+
+func TestDeclaredIsEveryKeyButThePassword(t *testing.T) {
+	keys := keyConstants(t)
+	if !slices.Contains(keys, KeyRegistryPassword) {
+		t.Fatalf("Key* constants %v: registryPassword missing, the parse went wrong", keys)
+	}
+	for _, key := range keys {
+		_, ok := declared[key]
+		if key == KeyRegistryPassword && ok {
+			t.Error("registryPassword is in declared: it must stay undeclared (Pulumi.yaml says why)")
+		}
+		if key != KeyRegistryPassword && !ok {
+			t.Errorf("config key %s is missing from declared", key)
+		}
+	}
+	if len(declared) != len(keys)-1 {
+		t.Errorf("declared has %d keys, want %d: one for each Key* constant but registryPassword", len(declared), len(keys)-1)
+	}
+}
 
 // TestProjectFilesLoadLikeTheCLI loads Pulumi.yaml and Pulumi.dev.yaml with the SDK's own
 // loaders, which validate them against the project schema the CLI uses.
@@ -22,17 +90,19 @@ func TestProjectFilesLoadLikeTheCLI(t *testing.T) {
 	if got := project.Runtime.Options()["buildTarget"]; got != ".pulumi/bin/custom-nginx.exe" {
 		t.Errorf("runtime.options.buildTarget = %v: without it every `pulumi up` relinks the program", got)
 	}
-	for key, typ := range map[string]string{
-		KeyRegistryServer: "string", KeyRegistryUsername: "string", KeyRepository: "string",
-		KeyImageTag: "string", KeyHostPort: "integer", KeyBaseImage: "string", KeyPush: "boolean",
-	} {
+	for key := range project.Config {
+		if _, ok := declared[key]; !ok {
+			t.Errorf("config key %s is declared but the program does not read it", key)
+		}
+	}
+	for key, want := range declared {
 		decl, ok := project.Config[key]
 		if !ok {
 			t.Errorf("config key %s is not declared", key)
 			continue
 		}
-		if decl.Type == nil || *decl.Type != typ || decl.Description == "" || decl.Default == nil {
-			t.Errorf("config %s: type %v (want %q), description %q, default %v: each needs all three", key, decl.Type, typ, decl.Description, decl.Default)
+		if decl.Type == nil || *decl.Type != want.typ || decl.Description == "" || decl.Default == nil {
+			t.Errorf("config %s: type %v (want %q), description %q, default %v: each needs all three", key, decl.Type, want.typ, decl.Description, decl.Default)
 		}
 	}
 	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
