@@ -2,13 +2,18 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: test cross acceptance standin up destroy env bench
+.PHONY: test unit cross acceptance standin up destroy env bench
 
 ## test: vet, cross-build for Windows and Apple Silicon, and run every test (unit, nginx,
 ## engine and registry, browser, the real `pulumi up` acceptance)
 test: cross
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m -v ./...
+
+## unit: the layers that need no engine: config rules, the component and the program under
+## Pulumi mocks, the checks (the smoke check against the host's nginx)
+unit:
+	$(GO) test -count=1 ./ ./internal/...
 
 ## cross: build and vet for the systems people run `pulumi up` on, so nothing Unix-only creeps in
 cross:

@@ -5,14 +5,21 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/example/custom-nginx/internal/testsupport"
 )
+
+func requireMake(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		testsupport.Unavailable(t, "no make on this machine", "install make (Debian: apt-get install make)")
+	}
+}
 
 // TestMakeUpNamesWhatIsMissing runs `make up` the way a newcomer would on a machine
 // without the Pulumi CLI: it must stop before touching anything and say what to install.
 func TestMakeUpNamesWhatIsMissing(t *testing.T) {
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("skipped: no make on this machine")
-	}
+	requireMake(t)
 	_, statErr := os.Stat("../.state")
 	hadState := statErr == nil
 	for _, target := range []string{"up", "destroy", "env"} {
@@ -31,5 +38,20 @@ func TestMakeUpNamesWhatIsMissing(t *testing.T) {
 	}
 	if _, err := os.Stat("../.state"); err == nil && !hadState {
 		t.Error("make created .state/ although it stopped for a missing CLI")
+	}
+}
+
+// TestUnitLayerIgnoresDockerHost runs `make unit` (the layers that need no engine) with
+// DOCKER_HOST set as rootless Docker, colima or podman set it: the unit tests pin the
+// engine they mean and must pass whatever the developer's environment says.
+func TestUnitLayerIgnoresDockerHost(t *testing.T) {
+	requireMake(t)
+	for _, dockerHost := range []string{"unix:///var/run/docker.sock", "tcp://127.0.0.1:1"} {
+		cmd := exec.Command("make", "-s", "unit")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+dockerHost)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("DOCKER_HOST=%s make unit: %v\n%s", dockerHost, err, out)
+		}
 	}
 }

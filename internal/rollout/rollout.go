@@ -185,45 +185,98 @@ func Connect(dockerHost string) (*client.Client, error) {
 	return client.NewClientWithOpts(opts...)
 }
 
-// Args is the command line after Command that makes Main wait for service: flags, then
-// the service's name.
-func Args(dockerHost string, timeout time.Duration, service string) []string {
-	return append(Flags(dockerHost, timeout), service)
+// DefaultTimeout bounds the wait once the provider calls the service converged.
+const DefaultTimeout = 3 * time.Minute
+
+// Gate waits until Service, on the swarm whose manager is DockerHost, runs its current
+// spec on every task.
+type Gate struct {
+	DockerHost string // as DOCKER_HOST gives it; "" for DOCKER_HOST itself or the local engine
+	Service    string
+	Timeout    time.Duration // > 0
 }
 
-// Flags are Args without the service's name.
-func Flags(dockerHost string, timeout time.Duration) []string {
-	return []string{"-docker-host=" + dockerHost, "-timeout=" + timeout.String()}
+// Validate says what is wrong with g.
+func (g Gate) Validate() error {
+	var problems []error
+	if g.Service == "" {
+		problems = append(problems, errors.New("service is required"))
+	}
+	if g.Timeout <= 0 {
+		problems = append(problems, fmt.Errorf("timeout %v is not positive", g.Timeout))
+	}
+	return errors.Join(problems...)
+}
+
+// Args is the command line after Command that makes Main run g: Flags, then the service's
+// name. The program builds it here and Main parses it here, so the two cannot drift apart.
+func (g Gate) Args() []string { return append(g.Flags(), g.Service) }
+
+// Flags are Args without the service's name (the command provider appends it as create).
+func (g Gate) Flags() []string {
+	return []string{"-docker-host=" + g.DockerHost, "-timeout=" + g.Timeout.String()}
+}
+
+// Parse reads a command line made by Args (the arguments after Command) into a valid Gate.
+func Parse(args []string) (Gate, error) {
+	fs, g := flagSet()
+	fs.SetOutput(io.Discard) // the caller reports the error
+	if err := fs.Parse(args); err != nil {
+		return Gate{}, err
+	}
+	if fs.NArg() != 1 {
+		return Gate{}, fmt.Errorf("want one service name after the flags, got %q", fs.Args())
+	}
+	g.Service = fs.Arg(0)
+	if err := g.Validate(); err != nil {
+		return Gate{}, err
+	}
+	return *g, nil
+}
+
+func flagSet() (*flag.FlagSet, *Gate) {
+	g := &Gate{}
+	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
+	fs.StringVar(&g.DockerHost, "docker-host", "", "the engine, a swarm manager, as DOCKER_HOST gives it (empty: DOCKER_HOST)")
+	fs.DurationVar(&g.Timeout, "timeout", DefaultTimeout, "how long to wait")
+	return fs, g
+}
+
+// Run connects to the manager and waits.
+func (g Gate) Run(ctx context.Context) (string, error) {
+	engine, err := Connect(g.DockerHost)
+	if err != nil {
+		return "", err
+	}
+	defer engine.Close()
+	return Wait(ctx, engine, g.Service, g.Timeout)
 }
 
 // Main is the check mode: args are the arguments after Command. It returns the exit code:
 // 0 rolled out (message on stdout), 1 not (message on stderr), 2 bad usage.
 func Main(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dockerHost := fs.String("docker-host", "", "the engine, a swarm manager, as DOCKER_HOST gives it (empty: DOCKER_HOST)")
-	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	g, err := Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return 0
 	}
-	if fs.NArg() != 1 || *timeout <= 0 {
-		fmt.Fprintf(stderr, "usage: %s [-docker-host HOST] [-timeout D] SERVICE\n", Command)
-		return 2
-	}
-	engine, err := Connect(*dockerHost)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		fmt.Fprintf(stderr, "%s: %v\n", Command, err)
+		usage(stderr)
+		return 2
 	}
-	defer engine.Close()
-	msg, err := Wait(context.Background(), engine, fs.Arg(0), *timeout)
+	msg, err := g.Run(context.Background())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	fmt.Fprintln(stdout, msg)
 	return 0
+}
+
+func usage(w io.Writer) {
+	fs, _ := flagSet()
+	fs.SetOutput(w)
+	fmt.Fprintf(w, "usage: %s [flags] SERVICE\nwaits until the swarm service runs its current spec on every task\n", Command)
+	fs.PrintDefaults()
 }

@@ -61,10 +61,16 @@ func TestMainUsage(t *testing.T) {
 	}
 }
 
-func TestArgs(t *testing.T) {
-	args := Args("ssh://deploy@manager", 90*time.Second, "custom-nginx-dev")
+func TestArgsRoundTrip(t *testing.T) {
+	g := Gate{DockerHost: "ssh://deploy@manager", Service: "custom-nginx-dev", Timeout: 90 * time.Second}
 	want := []string{"-docker-host=ssh://deploy@manager", "-timeout=1m30s", "custom-nginx-dev"}
-	if strings.Join(args, " ") != strings.Join(want, " ") {
+	if args := g.Args(); strings.Join(args, " ") != strings.Join(want, " ") {
 		t.Errorf("Args = %q, want %q", args, want)
+	}
+	if parsed, err := Parse(g.Args()); err != nil || parsed != g {
+		t.Errorf("Parse(Args()) = %+v, %v; want %+v", parsed, err, g)
+	}
+	if parsed, err := Parse([]string{"svc"}); err != nil || parsed.Timeout != DefaultTimeout || parsed.DockerHost != "" {
+		t.Errorf("Parse(svc) = %+v, %v; want the default timeout and DOCKER_HOST's engine", parsed, err)
 	}
 }

@@ -3,13 +3,17 @@ package site
 import (
 	"time"
 
+	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/rollout"
 )
 
-// convergeTimeout bounds how long `pulumi up` waits for the service's tasks to run.
+// convergeTimeout bounds how long the provider waits for as many tasks as the service
+// wants to run; the rollout gate then waits up to rollout.DefaultTimeout more for every
+// task to run the new spec.
 const convergeTimeout = 3 * time.Minute
 
 // updateDelay is the pause between two tasks of a rolling update. Swarm moves to the next
@@ -20,6 +24,37 @@ const updateDelay = 5 * time.Second
 // noFailedTask is the failure ratio that fails an update at its first failed task, spelled
 // as the provider reads it back ("0" would show a diff on every `up`).
 const noFailedTask = "0.0"
+
+// runService registers swarm mode's service, which every node pulls by the pushed digest,
+// and the rollout gate, which returns once every task runs the new spec.
+func (s *Site) runService(c children, args Args, pushed []pulumi.Resource) (running, error) {
+	cfg := args.Config
+	auth := &docker.ServiceAuthArgs{
+		ServerAddress: pulumi.String(cfg.RegistryServer),
+		Username:      pulumi.String(cfg.RegistryUsername),
+		Password:      secret(cfg.RegistryPassword),
+	}
+	var err error
+	s.Service, err = docker.NewService(c.ctx, c.named("service"), serviceArgs(args.RunningName, s.ImageRef, cfg, auth),
+		c.parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
+	if err != nil {
+		return running{}, err
+	}
+	// A rolling update keeps the service: the checks follow the image it rolled out.
+	rerun := pulumi.Array{s.Service.ID(), s.ImageRef}
+	gate := rollout.Gate{DockerHost: cfg.DockerHost, Timeout: rollout.DefaultTimeout}
+	s.Rollout, err = local.NewCommand(c.ctx, c.named("rollout"), &local.CommandArgs{
+		// This program in its rollout check mode; the provider appends create, the
+		// service's name, as the last argument.
+		Interpreter: pulumi.ToStringArray(append([]string{c.program, rollout.Command}, gate.Flags()...)),
+		Create:      s.Service.Name,
+		Triggers:    rerun,
+	}, c.parent, pulumi.DependsOn([]pulumi.Resource{s.Service}))
+	if err != nil {
+		return running{}, err
+	}
+	return running{resource: s.Rollout, rerun: rerun}, nil
+}
 
 // serviceArgs runs image (the pushed digest, so every node runs exactly that build) as a
 // swarm service with the container's hardened runtime, and rolls updates one task at a

@@ -19,9 +19,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/smoke"
 )
+
+// Type is the component's resource type.
+const Type = "customnginx:index:Site"
 
 // BaseImageArg is the Dockerfile's build arg for its FROM.
 const BaseImageArg = "BASE_IMAGE"
@@ -35,14 +37,9 @@ type Args struct {
 	// AppDir is the build context with the Dockerfile, relative to the project so that
 	// the Image's inputs are the same on every machine and a no-op `up` does not rebuild.
 	AppDir string
-	// ContainerName names the container; one per stack, since the host port is fixed.
-	ContainerName string
-	// Program is this program's binary as the smoke check runs it from the project folder
-	// (see ProgramPath).
-	Program string
-	// DockerHost is the engine as the docker provider reaches it ("" for DOCKER_HOST or the
-	// local engine): in swarm mode, the manager the rollout is watched on.
-	DockerHost string
+	// RunningName names the container, or the service in swarm mode: one per stack, since
+	// the host port is fixed.
+	RunningName string
 }
 
 // Site builds, pushes, runs and proves the site. Its children are fields, nil when the
@@ -63,25 +60,70 @@ type Site struct {
 	URL      pulumi.StringOutput // where the smoke check found the page
 }
 
-// New registers the component and its children, each named by its role: the image, the
-// push (when pushing), the container or the swarm service with its rollout gate, and the
-// smoke check.
+// children registers the component's children, each named by its role and parented to it.
+type children struct {
+	ctx     *pulumi.Context
+	name    string
+	program string // this program's binary, which the checks run in a check mode
+	parent  pulumi.ResourceOption
+	// Children were once all named after the component: the alias moves an existing
+	// stack's image, push and container to their role names without replacing them.
+	formerly pulumi.ResourceOption
+}
+
+func (c children) named(role string) string { return c.name + "-" + role }
+
+// running is what serves the site, and what makes the smoke check prove it again.
+type running struct {
+	resource pulumi.Resource
+	rerun    pulumi.Array
+}
+
+// New registers the component and its children: the image, the push (when pushing), the
+// container or the swarm service with its rollout gate, and the smoke check.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
-	cfg := args.Config
 	pageSHA256, err := fileSHA256(filepath.Join(args.AppDir, PagePath))
 	if err != nil {
 		return nil, err
 	}
-
-	s := &Site{}
-	if err := ctx.RegisterComponentResource("customnginx:index:Site", name, s, opts...); err != nil {
+	program, err := ProgramPath()
+	if err != nil {
 		return nil, err
 	}
-	parent := pulumi.Parent(s)
-	// Children were once all named `name`: the alias moves an existing stack's resources to
-	// their role names without replacing them.
-	formerly := pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(name)}})
+	s := &Site{}
+	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
+		return nil, err
+	}
+	c := children{ctx: ctx, name: name, program: program, parent: pulumi.Parent(s),
+		formerly: pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(name)}})}
 
+	if err := s.build(c, args); err != nil {
+		return nil, err
+	}
+	pushed, err := s.push(c, args.Config)
+	if err != nil {
+		return nil, err
+	}
+	run := s.runContainer
+	if args.Config.Mode == config.ModeSwarm {
+		run = s.runService
+	}
+	serving, err := run(c, args, pushed)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.check(c, args, pageSHA256, serving); err != nil {
+		return nil, err
+	}
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": s.URL, "imageRef": s.ImageRef}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// build registers the image of args.AppDir, built and kept on the engine.
+func (s *Site) build(c children, args Args) error {
+	cfg := args.Config
 	buildArgs := pulumi.StringMap{}
 	if cfg.BaseImage != "" {
 		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
@@ -90,7 +132,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if cfg.Platform != "" {
 		platform = pulumi.String(cfg.Platform)
 	}
-	s.Image, err = docker.NewImage(ctx, name+"-image", &docker.ImageArgs{
+	var err error
+	s.Image, err = docker.NewImage(c.ctx, c.named("image"), &docker.ImageArgs{
 		ImageName: pulumi.String(localImageName(cfg)),
 		// The push is its own resource, with credentials that stay out of the provider config.
 		SkipPush: pulumi.Bool(true),
@@ -101,142 +144,70 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Args:           buildArgs,
 			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
 		},
-	}, parent, formerly)
+	}, c.parent, c.formerly)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// With skipPush, repoDigest is the local image ID: it changes with every new build, and
 	// it is what the engine reports back for a container, so a no-op `up` shows no diff.
 	s.ImageID = s.Image.RepoDigest
 	s.ImageRef = s.ImageID
+	return nil
+}
 
-	var pushed []pulumi.Resource // never run what failed to push
-	if cfg.Push {
-		s.Push, err = docker.NewRegistryImage(ctx, name+"-push", &docker.RegistryImageArgs{
-			Name: s.Image.ImageName,
-			// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
-			KeepRemotely: pulumi.Bool(true),
-			// Push again exactly when the build changed.
-			Triggers: pulumi.StringMap{"imageId": s.ImageID},
-			AuthConfig: &docker.RegistryImageAuthConfigArgs{
-				Address:  pulumi.String(authAddress(cfg.RegistryServer)),
-				Username: pulumi.String(cfg.RegistryUsername),
-				Password: secret(cfg.RegistryPassword),
-			},
-		}, parent, formerly, pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
-		if err != nil {
-			return nil, err
-		}
-		pushed = append(pushed, s.Push)
-		s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
-		s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, s.Push.Sha256Digest)
+// push registers the push of the image when the config pushes, and returns what must
+// succeed before anything runs the image.
+func (s *Site) push(c children, cfg config.Config) ([]pulumi.Resource, error) {
+	if !cfg.Push {
+		return nil, nil
 	}
-
-	var running pulumi.Resource
-	var rerunCheck pulumi.Array // what makes the smoke check prove the site again
-	if cfg.Mode == config.ModeSwarm {
-		auth := &docker.ServiceAuthArgs{
-			ServerAddress: pulumi.String(cfg.RegistryServer),
-			Username:      pulumi.String(cfg.RegistryUsername),
-			Password:      secret(cfg.RegistryPassword),
-		}
-		s.Service, err = docker.NewService(ctx, name+"-service", serviceArgs(args.ContainerName, s.ImageRef, cfg, auth),
-			parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
-		if err != nil {
-			return nil, err
-		}
-		// A rolling update keeps the service: the checks follow the image it rolled out.
-		rerunCheck = pulumi.Array{s.Service.ID(), s.ImageRef}
-		s.Rollout, err = local.NewCommand(ctx, name+"-rollout", &local.CommandArgs{
-			// This program in its rollout check mode (see package rollout), the service's
-			// name appended as the last argument.
-			Interpreter: pulumi.ToStringArray(append([]string{args.Program, rollout.Command}, rollout.Flags(args.DockerHost, convergeTimeout)...)),
-			Create:      s.Service.Name,
-			Triggers:    rerunCheck,
-		}, parent, pulumi.DependsOn([]pulumi.Resource{s.Service}))
-		if err != nil {
-			return nil, err
-		}
-		running = s.Rollout
-	} else {
-		s.Container, err = docker.NewContainer(ctx, name+"-container", containerArgs(args.ContainerName, s.ImageID, cfg.HostIP, cfg.HostPort),
-			parent, formerly, pulumi.DependsOn(pushed),
-			// The host port is fixed: the old container must free it before the new one starts.
-			pulumi.DeleteBeforeReplace(true))
-		if err != nil {
-			return nil, err
-		}
-		running = s.Container
-		rerunCheck = pulumi.Array{s.Container.ID()} // a new container proves itself again
-	}
-
-	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
-	check := smoke.Check{URL: url, SHA256: pageSHA256, Attempts: smoke.DefaultAttempts,
-		Interval: smoke.DefaultInterval, RequestTimeout: smoke.DefaultRequestTimeout}
-	s.SmokeCheck, err = local.NewCommand(ctx, name+"-smoke-check", &local.CommandArgs{
-		// This program in its check mode, with no shell in between, so the same argv runs
-		// on Linux, macOS and Windows. The provider appends create, the URL, as the last argument.
-		Interpreter: pulumi.ToStringArray(append([]string{args.Program, smoke.Command}, check.Flags()...)),
-		Create:      pulumi.String(check.URL),
-		Triggers:    rerunCheck,
-	}, parent, pulumi.DependsOn([]pulumi.Resource{running}))
+	var err error
+	s.Push, err = docker.NewRegistryImage(c.ctx, c.named("push"), &docker.RegistryImageArgs{
+		Name: s.Image.ImageName,
+		// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
+		KeepRemotely: pulumi.Bool(true),
+		// Push again exactly when the build changed.
+		Triggers: pulumi.StringMap{"imageId": s.ImageID},
+		AuthConfig: &docker.RegistryImageAuthConfigArgs{
+			Address:  pulumi.String(authAddress(cfg.RegistryServer)),
+			Username: pulumi.String(cfg.RegistryUsername),
+			Password: secret(cfg.RegistryPassword),
+		},
+	}, c.parent, c.formerly, pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
 	if err != nil {
 		return nil, err
 	}
-	s.URL = pulumi.String(url).ToStringOutput()
+	s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
+	s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, s.Push.Sha256Digest)
+	return []pulumi.Resource{s.Push}, nil // never run what failed to push
+}
 
-	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": s.URL, "imageRef": s.ImageRef}); err != nil {
-		return nil, err
+// check registers the smoke check: this program in its check mode proves that the site's
+// URL serves the custom page, byte for byte, once serving is up.
+func (s *Site) check(c children, args Args, pageSHA256 string, serving running) error {
+	cfg := args.Config
+	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
+	check := smoke.Check{URL: url, SHA256: pageSHA256, Attempts: smoke.DefaultAttempts,
+		Interval: smoke.DefaultInterval, RequestTimeout: smoke.DefaultRequestTimeout}
+	var err error
+	s.SmokeCheck, err = local.NewCommand(c.ctx, c.named("smoke-check"), &local.CommandArgs{
+		// No shell in between, so the same argv runs on Linux, macOS and Windows. The
+		// provider appends create, the URL, as the last argument.
+		Interpreter: pulumi.ToStringArray(append([]string{c.program, smoke.Command}, check.Flags()...)),
+		Create:      pulumi.String(check.URL),
+		Triggers:    serving.rerun,
+	}, c.parent, pulumi.DependsOn([]pulumi.Resource{serving.resource}))
+	if err != nil {
+		return err
 	}
-	return s, nil
+	s.URL = pulumi.String(url).ToStringOutput()
+	return nil
 }
 
 // secret hands a credential to a resource input as a Pulumi secret: encrypted in the state,
 // masked in the CLI's output.
 func secret(password config.Secret) pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.String(string(password))).(pulumi.StringOutput)
-}
-
-func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
-	rt := Runtime
-	ulimits := docker.ContainerUlimitArray{}
-	for _, u := range rt.Ulimits {
-		ulimits = append(ulimits, docker.ContainerUlimitArgs{Name: pulumi.String(u.Name), Soft: pulumi.Int(u.Soft), Hard: pulumi.Int(u.Hard)})
-	}
-	return &docker.ContainerArgs{
-		Name:  pulumi.String(name),
-		Image: image,
-		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
-			Internal: pulumi.Int(rt.ContainerPort),
-			External: pulumi.Int(hostPort),
-			Ip:       pulumi.String(hostIP),
-		}},
-		User:         pulumi.String(rt.User),
-		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),
-		Tmpfs:        pulumi.StringMap{rt.Tmpfs.Path: pulumi.String(rt.Tmpfs.Options())},
-		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray(rt.CapDrop)},
-		SecurityOpts: pulumi.ToStringArray(rt.SecurityOpts),
-		Memory:       pulumi.Int(rt.MemoryMB),
-		// Without memorySwap the provider shows a diff on every `up`.
-		MemorySwap:          pulumi.Int(rt.MemoryMB),
-		Ulimits:             ulimits,
-		Restart:             pulumi.String(rt.Restart),
-		MustRun:             pulumi.Bool(true),
-		StopSignal:          pulumi.String(rt.StopSignal),
-		StopTimeout:         pulumi.Int(int(rt.StopTimeout.Seconds())),
-		DestroyGraceSeconds: pulumi.Int(int(rt.StopTimeout.Seconds())),
-		LogDriver:           pulumi.String(rt.LogDriver),
-		LogOpts:             pulumi.ToStringMap(rt.LogOpts),
-		Healthcheck: &docker.ContainerHealthcheckArgs{
-			Tests:       pulumi.ToStringArray(rt.Health.Test),
-			Interval:    pulumi.String(rt.Health.Interval.String()),
-			Timeout:     pulumi.String(rt.Health.Timeout.String()),
-			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
-			Retries:     pulumi.Int(rt.Health.Retries),
-		},
-		// The smoke check is the readiness gate (see Runtime.Health).
-		Wait: pulumi.Bool(false),
-	}
 }
 
 // localImageName is the name the build is tagged with and the push sends.

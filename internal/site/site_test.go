@@ -1,0 +1,269 @@
+package site_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/smoke"
+	"github.com/example/custom-nginx/internal/testsupport"
+)
+
+const (
+	projectRoot  = "../.."
+	testPassword = "dckr_pat_unit-test-password"
+	runningName  = "custom-nginx-dev"
+)
+
+var pushValues = map[string]string{
+	config.KeyRegistryUsername: "alice",
+	config.KeyRegistryPassword: testPassword,
+}
+
+// with is base with extra's keys set over it.
+func with(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
+}
+
+// pushConfig is the default stack's config with Docker Hub credentials, on the local engine.
+func pushConfig(t *testing.T, extra map[string]string) config.Config {
+	t.Helper()
+	return testsupport.NewStackConfig(t, projectRoot, with(pushValues, extra), config.KeyRegistryPassword).Load(t, "")
+}
+
+// deployed is what site.New registered for one config under mocks, and the component's
+// outputs as they resolved.
+type deployed struct {
+	rec     *testsupport.Recorder
+	outputs map[string]string // url, imageId, imageRef, repoUrl (when pushing)
+}
+
+// deploy runs site.New from the project folder, as `pulumi up` does, under mocks.
+func deploy(t *testing.T, cfg config.Config) deployed {
+	t.Helper()
+	t.Chdir(projectRoot)
+	d := deployed{rec: &testsupport.Recorder{}, outputs: map[string]string{}}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: runningName})
+		if err != nil {
+			return err
+		}
+		outputs := map[string]pulumi.StringOutput{"url": s.URL, "imageId": s.ImageID, "imageRef": s.ImageRef}
+		if s.Push != nil {
+			outputs["repoUrl"] = s.RepoURL
+		}
+		for name, out := range outputs {
+			res, err := internals.UnsafeAwaitOutput(context.Background(), out)
+			if err != nil {
+				return err
+			}
+			d.outputs[name] = fmt.Sprint(res.Value)
+		}
+		return nil
+	}, pulumi.WithMocks("custom-nginx", "dev", d.rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestChildrenNamedByRole(t *testing.T) {
+	d := deploy(t, pushConfig(t, nil))
+	if comp := d.rec.One(t, testsupport.TypeSite); comp.Name != "site" {
+		t.Errorf("component name %q", comp.Name)
+	}
+	// Children are named by role, so `pulumi up` and the URNs say which is which.
+	for typ, want := range map[string]string{
+		testsupport.TypeImage:         "site-image",
+		testsupport.TypeRegistryImage: "site-push",
+		testsupport.TypeContainer:     "site-container",
+		testsupport.TypeCommand:       "site-smoke-check",
+	} {
+		if got := d.rec.One(t, typ).Name; got != want {
+			t.Errorf("%s is named %q, want %q", typ, got, want)
+		}
+	}
+}
+
+func TestImageBuildsTheApp(t *testing.T) {
+	image := deploy(t, pushConfig(t, nil)).rec.One(t, testsupport.TypeImage).Inputs
+	for path, want := range map[string]string{
+		"imageName":        "docker.io/alice/custom-nginx:v1",
+		"skipPush":         "true",
+		"build.context":    "app",
+		"build.dockerfile": "app/Dockerfile",
+	} {
+		if got := testsupport.Plain(t, image, path); got != want {
+			t.Errorf("Image %s = %q, want %q", path, got, want)
+		}
+	}
+	if platform := image["build"].ObjectValue()["platform"]; !platform.IsNull() {
+		t.Errorf("no platform configured, yet build.platform %v: the provider's default must apply", platform)
+	}
+	if args := image["build"].ObjectValue()["args"]; !args.IsNull() && len(args.ObjectValue()) != 0 {
+		t.Errorf("no baseImage configured, yet build args %v: the Dockerfile's pinned default must apply", args)
+	}
+}
+
+func TestPushSendsTheBuild(t *testing.T) {
+	d := deploy(t, pushConfig(t, nil))
+	push := d.rec.One(t, testsupport.TypeRegistryImage)
+	for path, want := range map[string]string{
+		"name":                "docker.io/alice/custom-nginx:v1",
+		"keepRemotely":        "true",
+		"triggers.imageId":    testsupport.MockImageID,
+		"authConfig.address":  "registry-1.docker.io",
+		"authConfig.username": "alice",
+	} {
+		if got := testsupport.Plain(t, push.Inputs, path); got != want {
+			t.Errorf("RegistryImage %s = %q, want %q", path, got, want)
+		}
+	}
+	password := push.Inputs["authConfig"].ObjectValue()["password"]
+	if !password.IsSecret() || password.SecretValue().Element.StringValue() != testPassword {
+		t.Errorf("RegistryImage authConfig.password must be the configured password, as a secret; got %v", password)
+	}
+	if got, want := d.outputs["imageRef"], "docker.io/alice/custom-nginx@"+testsupport.MockDigest; got != want {
+		t.Errorf("imageRef %s, want the pushed digest %s", got, want)
+	}
+}
+
+func TestContainerRunsTheBuild(t *testing.T) {
+	container := deploy(t, pushConfig(t, nil)).rec.One(t, testsupport.TypeContainer)
+	if got := testsupport.Plain(t, container.Inputs, "image"); got != testsupport.MockImageID {
+		t.Errorf("Container image = %q, want the built image's ID %q", got, testsupport.MockImageID)
+	}
+	if got := testsupport.Plain(t, container.Inputs, "name"); got != runningName {
+		t.Errorf("Container name = %q", got)
+	}
+	port := container.Inputs["ports"].ArrayValue()[0].ObjectValue()
+	if port["internal"].NumberValue() != float64(site.Runtime.ContainerPort) || port["external"].NumberValue() != 8080 || port["ip"].StringValue() != "0.0.0.0" {
+		t.Errorf("port mapping %v, want 0.0.0.0:8080->%d", port, site.Runtime.ContainerPort)
+	}
+	if !container.DeleteBeforeReplace {
+		t.Error("Container needs deleteBeforeReplace: two containers cannot bind one host port")
+	}
+	if !testsupport.DependsOn(container.Deps, "RegistryImage") {
+		t.Errorf("Container must depend on the push, deps %v", container.Deps)
+	}
+}
+
+func TestSmokeCheckProvesThePage(t *testing.T) {
+	d := deploy(t, pushConfig(t, nil))
+	smokeCheck := d.rec.One(t, testsupport.TypeCommand)
+	page, err := os.ReadFile(filepath.Join("app", site.PagePath)) // deploy moved to the project folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := smokeCheckOf(t, smokeCheck); got.URL != "http://localhost:8080/" || got.SHA256 != sha256hex(page) {
+		t.Errorf("the smoke check fetches %s for sha256 %s; want http://localhost:8080/ and the page's %s", got.URL, got.SHA256, sha256hex(page))
+	}
+	if !testsupport.DependsOn(smokeCheck.Deps, "Container") {
+		t.Errorf("smoke check must run after the container, deps %v", smokeCheck.Deps)
+	}
+	triggers := smokeCheck.Inputs["triggers"].ArrayValue()
+	if want := testsupport.MockID(testsupport.TypeContainer, "site-container"); len(triggers) != 1 || triggers[0].StringValue() != want {
+		t.Errorf("smoke check must re-run when the container is replaced: triggers %v", triggers)
+	}
+	if got := d.outputs["url"]; got != "http://localhost:8080/" {
+		t.Errorf("url %s, want where the smoke check found the page", got)
+	}
+}
+
+func TestNoPushRegistersNoRegistryImage(t *testing.T) {
+	cfg := testsupport.NewStackConfig(t, projectRoot, map[string]string{config.KeyPush: "false", config.KeyHostPort: "9090"}).Load(t, "")
+	d := deploy(t, cfg)
+	if found := d.rec.ByType(testsupport.TypeRegistryImage); len(found) != 0 {
+		t.Fatalf("push=false registered %d RegistryImage", len(found))
+	}
+	if got := testsupport.Plain(t, d.rec.One(t, testsupport.TypeImage).Inputs, "imageName"); got != "custom-nginx:v1" {
+		t.Errorf("local image name %q", got)
+	}
+	if got := d.outputs["url"]; got != "http://localhost:9090/" {
+		t.Errorf("url %v", got)
+	}
+	if got := d.outputs["imageRef"]; got != testsupport.MockImageID {
+		t.Errorf("imageRef %v, want the local image ID", got)
+	}
+}
+
+func TestLocalRegistryAndBaseImage(t *testing.T) {
+	d := deploy(t, pushConfig(t, map[string]string{
+		config.KeyRegistryServer:   "127.0.0.1:5000",
+		config.KeyRegistryUsername: "ci",
+		config.KeyRepository:       "team/site",
+		config.KeyImageTag:         "2026.11",
+		config.KeyBaseImage:        "nginx:1.28.0-alpine",
+	}))
+	image := d.rec.One(t, testsupport.TypeImage).Inputs
+	if got := testsupport.Plain(t, image, "build.args."+site.BaseImageArg); got != "nginx:1.28.0-alpine" {
+		t.Errorf("build arg %s = %q", site.BaseImageArg, got)
+	}
+	push := d.rec.One(t, testsupport.TypeRegistryImage).Inputs
+	if got := testsupport.Plain(t, push, "name"); got != "127.0.0.1:5000/team/site:2026.11" {
+		t.Errorf("pushed name %q", got)
+	}
+	if got := testsupport.Plain(t, push, "authConfig.address"); got != "http://127.0.0.1:5000" {
+		t.Errorf("auth address %q: a loopback registry speaks plain HTTP", got)
+	}
+	if got := d.outputs["repoUrl"]; got != "127.0.0.1:5000/team/site" {
+		t.Errorf("repoUrl %v", got)
+	}
+}
+
+// TestPasswordReachesOnlyThePush: in container mode the password is an input of the push
+// alone (swarm mode also gives it to the service's auth: TestSwarmService).
+func TestPasswordReachesOnlyThePush(t *testing.T) {
+	d := deploy(t, pushConfig(t, nil))
+	for _, res := range d.rec.All() {
+		if res.Type == testsupport.TypeRegistryImage {
+			continue
+		}
+		if strings.Contains(jsonString(res.Inputs.Mappable()), testPassword) {
+			t.Errorf("%s %s receives the password", res.Type, res.Name)
+		}
+	}
+}
+
+// smokeCheckOf is the check the Command runs: this program's binary in its check mode, with
+// no shell, the create string appended as the last argument, as the command provider does.
+func smokeCheckOf(t *testing.T, cmd testsupport.Registered) smoke.Check {
+	t.Helper()
+	argv := append(testsupport.StringList(cmd.Inputs, "interpreter"), cmd.Inputs["create"].StringValue())
+	program, err := site.ProgramPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(argv) < 3 || argv[0] != program || argv[1] != smoke.Command {
+		t.Fatalf("the smoke check runs %q, want %s %s …", argv, program, smoke.Command)
+	}
+	check, err := smoke.Parse(argv[2:])
+	if err != nil {
+		t.Fatalf("the smoke check's arguments %q: %v", argv[2:], err)
+	}
+	return check
+}
+
+func sha256hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
