@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 
@@ -92,13 +91,6 @@ var pushConfig = map[string]string{
 	config.KeyRegistryPassword: testPassword,
 }
 
-// with is base with extra's keys set over it.
-func with(base, extra map[string]string) map[string]string {
-	out := maps.Clone(base)
-	maps.Copy(out, extra)
-	return out
-}
-
 // expectOutputs fails unless d exported exactly want, every value in clear.
 func expectOutputs(t *testing.T, d deployment, want map[string]any) {
 	t.Helper()
@@ -139,14 +131,14 @@ func TestExportsWithoutPush(t *testing.T) {
 }
 
 func TestExportsInSwarmMode(t *testing.T) {
-	swarm := with(pushConfig, map[string]string{config.KeyMode: config.ModeSwarm, config.KeySiteHost: "manager.example.com"})
+	swarm := testsupport.With(pushConfig, map[string]string{config.KeyMode: config.ModeSwarm, config.KeySiteHost: "manager.example.com"})
 	for name, tt := range map[string]struct {
 		values   map[string]string
 		replicas any // nil: a global service, which exports none
 	}{
 		"replicated":                   {swarm, 2},
-		"host publishing, three tasks": {with(swarm, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), 3},
-		"global":                       {with(swarm, map[string]string{config.KeyServiceMode: config.ServiceGlobal}), nil},
+		"host publishing, three tasks": {testsupport.With(swarm, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), 3},
+		"global":                       {testsupport.With(swarm, map[string]string{config.KeyServiceMode: config.ServiceGlobal}), nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := map[string]any{
@@ -191,7 +183,7 @@ func TestEngineAddress(t *testing.T) {
 
 func TestPasswordAppearsInNoOutput(t *testing.T) {
 	for _, mode := range []string{config.ModeContainer, config.ModeSwarm} {
-		d := deploy(t, with(pushConfig, map[string]string{config.KeyMode: mode}), config.KeyRegistryPassword)
+		d := deploy(t, testsupport.With(pushConfig, map[string]string{config.KeyMode: mode}), config.KeyRegistryPassword)
 		if d.err != nil {
 			t.Fatal(d.err)
 		}

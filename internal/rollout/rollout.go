@@ -17,6 +17,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
+
+	"github.com/example/custom-nginx/internal/checkmode"
 )
 
 // Command is the first argument that puts the program's binary in this check mode.
@@ -252,26 +254,10 @@ func (g Gate) Run(ctx context.Context) (string, error) {
 	return Wait(ctx, engine, g.Service, g.Timeout)
 }
 
-// Main is the check mode: args are the arguments after Command. It returns the exit code:
-// 0 rolled out (message on stdout), 1 not (message on stderr), 2 bad usage.
+// Main is the check mode: args are the arguments after Command. It returns the exit code
+// (see checkmode.Mode.Main).
 func Main(args []string, stdout, stderr io.Writer) int {
-	g, err := Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		usage(stdout)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Command, err)
-		usage(stderr)
-		return 2
-	}
-	msg, err := g.Run(context.Background())
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	fmt.Fprintln(stdout, msg)
-	return 0
+	return checkmode.Mode[Gate]{Command: Command, Parse: Parse, Usage: usage}.Main(args, stdout, stderr)
 }
 
 func usage(w io.Writer) {

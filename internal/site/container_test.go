@@ -76,7 +76,7 @@ func TestPlatformAndWhereTheSiteIs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testsupport.NewStackConfig(t, projectRoot, with(map[string]string{config.KeyPush: "false"}, tt.values)).Load(t, tt.dockerHost)
+			cfg := testsupport.NewStackConfig(t, projectRoot, testsupport.With(map[string]string{config.KeyPush: "false"}, tt.values)).Load(t, tt.dockerHost)
 			d := deploy(t, cfg)
 			platform := d.rec.One(t, testsupport.TypeImage).Inputs["build"].ObjectValue()["platform"]
 			if got := fmt.Sprint(platform.V); (tt.wantPlatform == "" && !platform.IsNull()) || (tt.wantPlatform != "" && got != tt.wantPlatform) {

@@ -34,8 +34,8 @@ func TestSwarmService(t *testing.T) {
 		maxPerNode   any // nil: no limit
 	}{
 		{"replicated behind the routing mesh", swarmValues, "start-first", 2.0, nil},
-		{"host publishing, one task per node", with(swarmValues, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), "stop-first", 3.0, 1.0},
-		{"global", with(swarmValues, map[string]string{config.KeyServiceMode: config.ServiceGlobal, config.KeyPublishMode: config.PublishHost}), "stop-first", nil, nil},
+		{"host publishing, one task per node", testsupport.With(swarmValues, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), "stop-first", 3.0, 1.0},
+		{"global", testsupport.With(swarmValues, map[string]string{config.KeyServiceMode: config.ServiceGlobal, config.KeyPublishMode: config.PublishHost}), "stop-first", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,7 +124,7 @@ func expectRollingUpdates(t *testing.T, in resource.PropertyMap, order string) {
 func TestRolloutGate(t *testing.T) {
 	for _, dockerHost := range []string{"", "ssh://deploy@manager.example.com"} {
 		t.Run("engine "+dockerHost, func(t *testing.T) {
-			cfg := testsupport.NewStackConfig(t, projectRoot, with(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, dockerHost)
+			cfg := testsupport.NewStackConfig(t, projectRoot, testsupport.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, dockerHost)
 			d := deploy(t, cfg)
 			gate := d.rec.Named(t, "site-rollout")
 			argv := append(testsupport.StringList(gate.Inputs, "interpreter"), testsupport.Plain(t, gate.Inputs, "create"))

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,17 +31,10 @@ var pushValues = map[string]string{
 	config.KeyRegistryPassword: testPassword,
 }
 
-// with is base with extra's keys set over it.
-func with(base, extra map[string]string) map[string]string {
-	out := maps.Clone(base)
-	maps.Copy(out, extra)
-	return out
-}
-
 // pushConfig is the default stack's config with Docker Hub credentials, on the local engine.
 func pushConfig(t *testing.T, extra map[string]string) config.Config {
 	t.Helper()
-	return testsupport.NewStackConfig(t, projectRoot, with(pushValues, extra), config.KeyRegistryPassword).Load(t, "")
+	return testsupport.NewStackConfig(t, projectRoot, testsupport.With(pushValues, extra), config.KeyRegistryPassword).Load(t, "")
 }
 
 // deployed is what site.New registered for one config under mocks, and the component's

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/example/custom-nginx/internal/checkmode"
 )
 
 // Command is the first argument that puts the program's binary in check mode; the rest of
@@ -208,26 +210,10 @@ func flagSet() (*flag.FlagSet, *Check) {
 	return fs, c
 }
 
-// Main is the check mode: args are the arguments after Command. It returns the exit code:
-// 0 served (message on stdout), 1 not served (message on stderr), 2 bad usage.
+// Main is the check mode: args are the arguments after Command. It returns the exit code
+// (see checkmode.Mode.Main).
 func Main(args []string, stdout, stderr io.Writer) int {
-	c, err := Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		usage(stdout)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Command, err)
-		usage(stderr)
-		return 2
-	}
-	msg, err := c.Run(context.Background())
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	fmt.Fprintln(stdout, msg)
-	return 0
+	return checkmode.Mode[Check]{Command: Command, Parse: Parse, Usage: usage}.Main(args, stdout, stderr)
 }
 
 func usage(w io.Writer) {

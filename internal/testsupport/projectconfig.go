@@ -27,6 +27,13 @@ func ProjectDefaults(root string) (map[string]string, error) {
 	return defaults, nil
 }
 
+// With is base with extra's keys set over it.
+func With(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
+}
+
 // StackConfig is a stack's config as the program sees it: the project's defaults with
 // values set over them; the keys in secret were set with --secret.
 type StackConfig struct {
