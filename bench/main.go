@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,10 +37,31 @@ func main() {
 	skipCold := flag.Bool("skip-cold-build", false, "skip the cold (empty GOCACHE) go build")
 	noops := flag.Int("noops", 5, "no-op `pulumi up` runs to time")
 	flag.Parse()
-	if err := run(*starts, *conns, *duration, *skipCold, *noops); err != nil {
+	if err := checkedRun(*starts, *conns, *duration, *skipCold, *noops); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// checkedRun runs the benchmark on the engine DOCKER_HOST names, then fails if the engine
+// holds anything (an image, container, network or namespace) it did not hold before.
+func checkedRun(starts, conns int, duration time.Duration, skipCold bool, noops int) error {
+	ctx := context.Background()
+	e, err := testsupport.ConnectEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	before, err := e.Contents(ctx)
+	if err != nil {
+		return err
+	}
+	err = run(ctx, e, starts, conns, duration, skipCold, noops)
+	left, leftErr := e.WaitLeftovers(ctx, before, 15*time.Second)
+	if len(left) > 0 {
+		leftErr = fmt.Errorf("left on the engine, not there before the benchmark:\n  %s", strings.Join(left, "\n  "))
+	}
+	return errors.Join(err, leftErr)
 }
 
 type table struct{ rows [][3]string }
@@ -58,13 +80,7 @@ func (t *table) markdown() string {
 	return b.String()
 }
 
-func run(starts, conns int, duration time.Duration, skipCold bool, noops int) error {
-	ctx := context.Background()
-	e, err := testsupport.ConnectEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
+func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration time.Duration, skipCold bool, noops int) error {
 	base, err := testsupport.BaseImage("app")
 	if err != nil {
 		return err
@@ -128,7 +144,7 @@ func run(starts, conns int, duration time.Duration, skipCold bool, noops int) er
 	// 5. Pulumi runs.
 	if _, err := exec.LookPath("pulumi"); err != nil {
 		t.add("pulumi up / no-op up / page change / destroy", "skipped", `no Pulumi CLI on PATH (the official installer, or offline: eval "$(bash ../shared/pulumi/install)")`)
-	} else if err := pulumiRuns(&t, base, noops); err != nil {
+	} else if err := pulumiRuns(&t, e, base, noops); err != nil {
 		return err
 	}
 

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,19 +16,17 @@ import (
 
 // pulumiRuns times what a user waits for: the first `pulumi up`, a no-op `up`, a page
 // change (and how long the page is not served meanwhile, seen by a probe) and
-// `destroy`, on a copy of the project with a local backend and registry.
-func pulumiRuns(t *table, base string, noops int) error {
+// `destroy`, on a copy of the project with a local backend and registry. The stack and
+// the images its ups built on e are removed afterwards.
+func pulumiRuns(t *table, e *testsupport.Engine, base string, noops int) (err error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "custom-nginx-bench-stack-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	project, backend := filepath.Join(dir, "project"), filepath.Join(dir, "backend")
-	if err := testsupport.CopyProject(".", project); err != nil {
-		return err
-	}
-	if err := os.Mkdir(backend, 0o755); err != nil {
+	w, err := testsupport.NewWorkspace(".", dir, "bench", e.DaemonHost())
+	if err != nil {
 		return err
 	}
 	reg, err := testsupport.StartRegistry("bench", fmt.Sprintf("bench-%d", time.Now().UnixNano()))
@@ -40,30 +38,23 @@ func pulumiRuns(t *table, base string, noops int) error {
 	if err != nil {
 		return err
 	}
-	stack, err := auto.UpsertStackLocalSource(ctx, "bench", project, auto.SecretsProvider("passphrase"),
-		auto.EnvVars(map[string]string{
-			"PULUMI_BACKEND_URL":       "file://" + backend,
-			"PULUMI_CONFIG_PASSPHRASE": "bench",
-			"PULUMI_SKIP_UPDATE_CHECK": "true",
-		}))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		_, _ = stack.Destroy(ctx)
-		_ = stack.Workspace().RemoveStack(ctx, "bench")
-	}()
-	err = stack.SetAllConfig(ctx, auto.ConfigMap{
+	stack, err := w.NewStack(ctx, "bench", auto.ConfigMap{
 		"registryServer":   {Value: reg.Addr},
 		"registryUsername": {Value: reg.User},
 		"registryPassword": {Value: reg.Password, Secret: true},
 		"repository":       {Value: "bench/custom-nginx"},
 		"hostPort":         {Value: fmt.Sprint(port)},
 		"baseImage":        {Value: base},
-	})
+	}, e)
 	if err != nil {
 		return err
 	}
+	defer func() { err = errors.Join(err, stack.Remove(ctx)) }()
+	return timeStackLife(ctx, t, w, stack, port, noops)
+}
+
+// timeStackLife runs and times the stack's first up, no-op ups, a page change and destroy.
+func timeStackLife(ctx context.Context, t *table, w *testsupport.Workspace, stack *testsupport.Stack, port, noops int) error {
 	timed := func(f func() error) (time.Duration, error) {
 		start := time.Now()
 		err := f()
@@ -87,13 +78,12 @@ func pulumiRuns(t *table, base string, noops int) error {
 	}
 	t.add("pulumi up, no-op", stats(noop), fmt.Sprintf("%d runs, --expect-no-changes", noops))
 
-	page := filepath.Join(project, "app", "html", "index.html")
-	old, err := os.ReadFile(page)
+	old, err := os.ReadFile(w.Page())
 	if err != nil {
 		return err
 	}
 	changed := strings.Replace(string(old), "</main>", "<p>bench</p>\n</main>", 1)
-	if err := os.WriteFile(page, []byte(changed), 0o644); err != nil {
+	if err := os.WriteFile(w.Page(), []byte(changed), 0o644); err != nil {
 		return err
 	}
 	probe := testsupport.StartProbe([]string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, time.Second)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -29,14 +30,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/example/custom-nginx/internal/testsupport"
-)
-
-// Resource types of the stack, as the engine names them.
-const (
-	typeImage         = "docker:index/image:Image"
-	typeRegistryImage = "docker:index/registryImage:RegistryImage"
-	typeContainer     = "docker:index/container:Container"
-	typeCommand       = "command:local:Command"
 )
 
 // providerModules are the provider SDKs whose plugins `pulumi up` loads, at the versions
@@ -91,64 +84,60 @@ func requireToolchain(t *testing.T) {
 	}
 }
 
-// workspace is a project copy with a file backend of its own, as a user without a Pulumi
-// account has it.
-type workspace struct {
-	dir, backend string
-	env          map[string]string
-}
-
-func newWorkspace(t *testing.T) workspace {
+// newWorkspace is a project copy with a file backend of its own, as a user without a
+// Pulumi account has it, whose stacks run the docker provider against dockerHost ("" for
+// the local engine, whatever the developer's DOCKER_HOST says).
+func newWorkspace(t *testing.T, dockerHost string) *testsupport.Workspace {
 	t.Helper()
-	w := workspace{dir: t.TempDir(), backend: t.TempDir()}
-	if err := testsupport.CopyProject("..", w.dir); err != nil {
+	w, err := testsupport.NewWorkspace("..", t.TempDir(), "acceptance-"+randomHex(t, 8), dockerHost)
+	if err != nil {
 		t.Fatal(err)
-	}
-	w.env = map[string]string{
-		"PULUMI_BACKEND_URL":       "file://" + w.backend,
-		"PULUMI_CONFIG_PASSPHRASE": "acceptance-" + randomHex(t, 8),
-		"PULUMI_SKIP_UPDATE_CHECK": "true",
 	}
 	return w
 }
 
-// stack creates a stack of the workspace with cfg and removes it when the test ends,
-// destroying whatever is still deployed.
-func (w workspace) stack(t *testing.T, name string, cfg auto.ConfigMap) auto.Stack {
+// newStack creates a stack of w with cfg and, when the test ends, destroys it, removes it
+// and removes the images its ups built on engine (nil: it builds nothing).
+func newStack(t *testing.T, w *testsupport.Workspace, name string, cfg auto.ConfigMap, engine *testsupport.Engine) *testsupport.Stack {
 	t.Helper()
 	ctx := context.Background()
-	s, err := auto.UpsertStackLocalSource(ctx, name, w.dir, auto.EnvVars(w.env), auto.SecretsProvider("passphrase"))
+	s, err := w.NewStack(ctx, name, cfg, engine)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = s.Destroy(ctx)
-		_ = s.Workspace().RemoveStack(ctx, name)
+		if err := s.Remove(ctx); err != nil {
+			t.Logf("removing stack %s: %v", name, err)
+		}
 	})
-	if err := s.SetAllConfig(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 
-// page is the custom page of the workspace.
-func (w workspace) page() string { return filepath.Join(w.dir, "app", "html", "index.html") }
-
-// changePage adds a line to the custom page and returns the page before and after.
-func (w workspace) changePage(t *testing.T, line string) (before, after []byte) {
+// changePage adds a line to the workspace's custom page and returns the page before and after.
+func changePage(t *testing.T, w *testsupport.Workspace, line string) (before, after []byte) {
 	t.Helper()
-	before, err := os.ReadFile(w.page())
+	before, err := os.ReadFile(w.Page())
 	if err != nil {
 		t.Fatal(err)
 	}
 	after = []byte(strings.Replace(string(before), "</main>", "<p>"+line+"</p>\n</main>", 1))
-	if err := os.WriteFile(w.page(), after, 0o644); err != nil {
+	if err := os.WriteFile(w.Page(), after, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return before, after
 }
 
-// run is one `pulumi up` (or destroy) through the Automation API: its result, everything
+// stateResources is what the file backend stores for the stack, secrets encrypted.
+func stateResources(t *testing.T, s *testsupport.Stack) []apitype.ResourceV3 {
+	t.Helper()
+	resources, err := s.StackResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resources
+}
+
+// run is one `pulumi up` through the Automation API: its result, everything
 // the CLI printed, and the steps per resource type.
 type run struct {
 	up     auto.UpResult
@@ -167,7 +156,8 @@ func (r run) allOutput() string {
 	return r.output
 }
 
-func up(t *testing.T, s auto.Stack, opts ...optup.Option) run {
+// up is one `pulumi up` of s, its output in the test log.
+func up(t *testing.T, s *testsupport.Stack, opts ...optup.Option) run {
 	t.Helper()
 	var output bytes.Buffer
 	w := io.MultiWriter(&output, testWriter{t})
@@ -180,7 +170,7 @@ func up(t *testing.T, s auto.Stack, opts ...optup.Option) run {
 }
 
 // mustUp is an up that has to succeed.
-func mustUp(t *testing.T, s auto.Stack, opts ...optup.Option) run {
+func mustUp(t *testing.T, s *testsupport.Stack, opts ...optup.Option) run {
 	t.Helper()
 	r := up(t, s, opts...)
 	if r.err != nil {
@@ -227,7 +217,7 @@ func (o *stepsByType) stream() chan<- events.EngineEvent {
 				apitype.OpDiscardReplaced, apitype.OpRemovePendingReplace, apitype.OpRefresh:
 				continue
 			}
-			if md.Type == "pulumi:pulumi:Stack" || md.Type == "customnginx:index:Site" || strings.HasPrefix(md.Type, "pulumi:providers:") {
+			if md.Type == "pulumi:pulumi:Stack" || md.Type == testsupport.TypeSite || strings.HasPrefix(md.Type, "pulumi:providers:") {
 				continue
 			}
 			o.mu.Lock()
@@ -261,7 +251,7 @@ func servedPage(url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// expectPage fails unless url serves exactly page.
+// expectPage fails unless url serves exactly page, byte for byte.
 func expectPage(t *testing.T, url string, page []byte, what string) {
 	t.Helper()
 	got, err := servedPage(url)
@@ -271,6 +261,39 @@ func expectPage(t *testing.T, url string, page []byte, what string) {
 	if !bytes.Equal(got, page) {
 		t.Fatalf("%s: %s serves a page of %d bytes, not the expected %d bytes", what, url, len(got), len(page))
 	}
+}
+
+// expectSite fails unless url serves the site of appFolder (testsupport.CheckSite).
+func expectSite(t *testing.T, url, appFolder, when string) {
+	t.Helper()
+	if err := testsupport.CheckSite(url, appFolder); err != nil {
+		t.Fatalf("%s: %v", when, err)
+	}
+}
+
+// expectPushed fails unless the registry holds repository:tag and imageRef names that
+// digest; it returns the reference.
+func expectPushed(t *testing.T, reg *testsupport.Registry, repository, tag, imageRef string) string {
+	t.Helper()
+	digest, err := reg.Digest(context.Background(), repository, tag)
+	if err != nil {
+		t.Fatalf("%s:%s is not in the registry: %v", repository, tag, err)
+	}
+	want := reg.Addr + "/" + repository + "@" + digest
+	if imageRef != want {
+		t.Errorf("imageRef %q, registry has %q", imageRef, want)
+	}
+	return want
+}
+
+// mustFail is an up that has to fail, because of what.
+func mustFail(t *testing.T, s *testsupport.Stack, what string) run {
+	t.Helper()
+	r := up(t, s)
+	if r.err == nil {
+		t.Fatalf("up %s succeeded", what)
+	}
+	return r
 }
 
 // portFree reports whether nothing listens on the host port any more.
@@ -283,37 +306,6 @@ func portFree(port int) error {
 }
 
 func localURL(port int) string { return fmt.Sprintf("http://localhost:%d/", port) }
-
-// statePath is where the file backend keeps the stack's state.
-func (w workspace) statePath(stackName string) string {
-	return filepath.Join(w.backend, ".pulumi", "stacks", project, stackName+".json")
-}
-
-// stateResources reads what the file backend stores for the stack: the resources of its
-// checkpoint, secrets as the backend keeps them.
-func (w workspace) stateResources(t *testing.T, stackName string) []apitype.ResourceV3 {
-	t.Helper()
-	raw, err := os.ReadFile(w.statePath(stackName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var checkpoint apitype.VersionedCheckpoint
-	if err := json.Unmarshal(raw, &checkpoint); err != nil {
-		t.Fatal(err)
-	}
-	var cp apitype.CheckpointV3
-	if err := json.Unmarshal(checkpoint.Checkpoint, &cp); err != nil {
-		t.Fatal(err)
-	}
-	if cp.Latest == nil {
-		return nil
-	}
-	return cp.Latest.Resources
-}
-
-func hasType(resources []apitype.ResourceV3, typ string) bool {
-	return slices.ContainsFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == typ })
-}
 
 // acceptanceSetup gives an acceptance test what every `pulumi up` here needs: the toolchain
 // (or a skip naming what is missing), the engine, the base image to build on, and a
@@ -334,462 +326,480 @@ func acceptanceSetup(t *testing.T) (*testsupport.Engine, string, *testsupport.Re
 	return e, base, reg
 }
 
+// lifeStep is one step of a stack's life, run as a subtest.
+type lifeStep struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runLife runs the steps of a stack's life in order and logs how long it took. Each step
+// builds on the state the one before left: it stops at the first that fails.
+func runLife(t *testing.T, life string, steps []lifeStep) {
+	started := time.Now()
+	for _, s := range steps {
+		if !t.Run(s.name, s.run) {
+			t.FailNow()
+		}
+	}
+	t.Logf("%s took %s", life, time.Since(started).Round(time.Second))
+}
+
 // TestAcceptance runs one stack's life through the real CLI, engine and registry: the
 // first deployment, re-runs, config changes and the faults a deployment meets, the page
 // checked after each; then a second stack beside it, and destroy.
 func TestAcceptance(t *testing.T) {
-	started := time.Now()
+	l := newStackLife(t)
+	runLife(t, "the stack's life", []lifeStep{
+		{"first up", l.firstUp},
+		{"no-op up changes nothing", l.noOpUp},
+		{"page change", l.pageChange},
+		{"the password is stored only encrypted", l.passwordStoredEncrypted},
+		{"hostPort changed", l.hostPortChanged},
+		{"imageTag changed", l.imageTagChanged},
+		{"push off and on again", l.pushOffAndOn},
+		{"failed push keeps the old page", l.failedPushKeepsOldPage},
+		{"registry down", l.registryDown},
+		{"container removed behind Pulumi's back", l.containerRemoved},
+		{"nginx crash restarts the container", l.nginxCrashRestarts},
+		{"host port taken by another program", l.hostPortTaken},
+		{"platform set explicitly", l.platformSetExplicitly},
+		{"remote engine through DOCKER_HOST", l.remoteEngine},
+		{"two stacks side by side", l.twoStacks},
+		{"destroy", l.destroy},
+	})
+}
+
+// acceptanceRepository is where the acceptance stack pushes.
+const acceptanceRepository = "acceptance/custom-nginx"
+
+// stackLife is what the steps of TestAcceptance share: the stack and what it runs on, and
+// what the steps so far left behind (the port, URL and tag the site is at now).
+type stackLife struct {
+	ctx       context.Context
+	engine    *testsupport.Engine
+	reg       *testsupport.Registry
+	password  string // the registry's right password
+	ws        *testsupport.Workspace
+	appFolder string // the workspace's app/, which the page checks compare against
+	config    auto.ConfigMap
+	stack     *testsupport.Stack
+	port      int    // hostPort now
+	url       string // where the site is served now
+	tag       string // imageTag now
+}
+
+func newStackLife(t *testing.T) *stackLife {
 	e, base, reg := acceptanceSetup(t)
-	password := reg.Password
-	ctx := context.Background()
-	hostPort, err := testsupport.FreePort()
+	port, err := testsupport.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	w := newWorkspace(t)
-	appFolder := filepath.Join(w.dir, "app")
-	stackName := "acc" + randomHex(t, 4)
-	containerName := runningName(stackName)
-	const repository = "acceptance/custom-nginx"
-	imageTag := "v1"
-	config := auto.ConfigMap{
+	l := &stackLife{ctx: context.Background(), engine: e, reg: reg, password: reg.Password,
+		ws: newWorkspace(t, e.DaemonHost()), port: port, url: localURL(port), tag: "v1"}
+	l.appFolder = filepath.Join(l.ws.Dir, "app")
+	l.config = auto.ConfigMap{
 		"registryServer":   {Value: reg.Addr},
 		"registryUsername": {Value: reg.User},
-		"registryPassword": {Value: password, Secret: true},
-		"repository":       {Value: repository},
-		"imageTag":         {Value: imageTag},
-		"hostPort":         {Value: fmt.Sprint(hostPort)},
+		"registryPassword": {Value: reg.Password, Secret: true},
+		"repository":       {Value: acceptanceRepository},
+		"imageTag":         {Value: l.tag},
+		"hostPort":         {Value: fmt.Sprint(port)},
 		"baseImage":        {Value: base},
 	}
-	stack := w.stack(t, stackName, config)
-	setConfig := func(t *testing.T, key string, value auto.ConfigValue) {
-		t.Helper()
-		if err := stack.SetConfig(ctx, key, value); err != nil {
-			t.Fatal(err)
+	l.stack = newStack(t, l.ws, "acc"+randomHex(t, 4), l.config, e)
+	return l
+}
+
+func (l *stackLife) containerName() string { return runningName(l.stack.Name) }
+
+func (l *stackLife) setConfig(t *testing.T, key string, value auto.ConfigValue) {
+	t.Helper()
+	if err := l.stack.SetConfig(l.ctx, key, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *stackLife) removeConfig(t *testing.T, key string) {
+	t.Helper()
+	if err := l.stack.RemoveConfig(l.ctx, key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectSite fails unless the stack's URL serves the workspace's site.
+func (l *stackLife) expectSite(t *testing.T, when string) {
+	t.Helper()
+	expectSite(t, l.url, l.appFolder, when)
+}
+
+// expectPushed fails unless the registry holds the current tag and r's imageRef names it.
+func (l *stackLife) expectPushed(t *testing.T, r run) {
+	t.Helper()
+	expectPushed(t, l.reg, acceptanceRepository, l.tag, r.out("imageRef"))
+}
+
+// moveTo records that the site is published on port now.
+func (l *stackLife) moveTo(port int) { l.port, l.url = port, localURL(port) }
+
+func (l *stackLife) firstUp(t *testing.T) {
+	r := mustUp(t, l.stack)
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "create", testsupport.TypeRegistryImage: "create", testsupport.TypeContainer: "create", testsupport.TypeCommand: "create"})
+	if r.out("url") != l.url || r.out("repoUrl") != l.reg.Addr+"/"+acceptanceRepository || r.out("containerName") != l.containerName() {
+		t.Errorf("outputs url %q repoUrl %q containerName %q", r.out("url"), r.out("repoUrl"), r.out("containerName"))
+	}
+	l.expectPushed(t, r)
+	if !regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(r.out("imageId")) {
+		t.Errorf("imageId %q", r.out("imageId"))
+	}
+	l.expectSite(t, "after the first up")
+	// The page as a person sees it, from the container the stack runs.
+	testsupport.CheckInBrowser(t, l.url, l.appFolder, screenshotDir(t, "acceptance"))
+}
+
+func (l *stackLife) noOpUp(t *testing.T) {
+	t.Helper()
+	r := mustUp(t, l.stack, optup.ExpectNoChanges())
+	for op, n := range *r.up.Summary.ResourceChanges {
+		if op != "same" && n > 0 {
+			t.Errorf("no-op up: %d %s, want only same: %v", n, op, *r.up.Summary.ResourceChanges)
 		}
 	}
-	url := localURL(hostPort)
-	// Each step builds on the state the one before left: stop at the first that fails.
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
+}
+
+func (l *stackLife) pageChange(t *testing.T) {
+	changePage(t, l.ws, "changed by the acceptance test")
+	mustUp(t, l.stack).expectSteps(t, map[string]string{
+		testsupport.TypeImage:         "update",  // one build
+		testsupport.TypeRegistryImage: "replace", // one push
+		testsupport.TypeContainer:     "replace",
+		testsupport.TypeCommand:       "replace", // the new page proven
+	})
+	l.expectSite(t, "after the page change")
+}
+
+func (l *stackLife) passwordStoredEncrypted(t *testing.T) {
+	// What the backend writes: secrets as ciphertext (stack.Export would decrypt them).
+	resources := stateResources(t, l.stack)
+	i := slices.IndexFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == testsupport.TypeRegistryImage })
+	if i < 0 {
+		t.Fatal("no RegistryImage in the backend's state")
+	}
+	stored, err := json.Marshal(resources[i].Inputs["authConfig"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not blind: where the password would be, the state holds a secret's ciphertext.
+	if !strings.Contains(string(stored), `"ciphertext":"v1:`) {
+		t.Errorf("the RegistryImage's authConfig is not stored as a secret: %s", stored)
+	}
+	statePath, err := l.stack.StatePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateFile, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stackFileName := "Pulumi." + l.stack.Name + ".yaml"
+	stackFile, err := os.ReadFile(filepath.Join(l.ws.Dir, stackFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for place, content := range map[string][]byte{"the backend's stack state": stateFile, stackFileName: stackFile} {
+		if bytes.Contains(content, []byte(l.password)) {
+			t.Errorf("the registry password is in plain text in %s", place)
 		}
 	}
+	l.expectPasswordConfigEncrypted(t, stackFileName, stackFile)
+}
 
-	step("first up", func(t *testing.T) {
-		r := mustUp(t, stack)
-		r.expectSteps(t, map[string]string{typeImage: "create", typeRegistryImage: "create", typeContainer: "create", typeCommand: "create"})
-		if r.out("url") != url || r.out("repoUrl") != reg.Addr+"/"+repository || r.out("containerName") != containerName {
-			t.Errorf("outputs url %q repoUrl %q containerName %q", r.out("url"), r.out("repoUrl"), r.out("containerName"))
-		}
-		digest, err := reg.Digest(ctx, repository, imageTag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := reg.Addr + "/" + repository + "@" + digest; r.out("imageRef") != want {
-			t.Errorf("imageRef %q, registry has %q", r.out("imageRef"), want)
-		}
-		if !regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(r.out("imageId")) {
-			t.Errorf("imageId %q", r.out("imageId"))
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-		// The page as a person sees it, from the container the stack runs.
-		testsupport.CheckInBrowser(t, url, appFolder, screenshotDir(t, "acceptance"))
-	})
+// expectPasswordConfigEncrypted fails unless the stack file holds registryPassword as a
+// ciphertext that decrypts to the password.
+func (l *stackLife) expectPasswordConfigEncrypted(t *testing.T, stackFileName string, stackFile []byte) {
+	t.Helper()
+	var stackConfig struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(stackFile, &stackConfig); err != nil {
+		t.Fatal(err)
+	}
+	passwordKey := project + ":registryPassword"
+	secure, _ := stackConfig.Config[passwordKey].(map[string]any)
+	if ciphertext, _ := secure["secure"].(string); !strings.HasPrefix(ciphertext, "v1:") {
+		t.Errorf("%s holds registryPassword as %v, want a secure: ciphertext", stackFileName, stackConfig.Config[passwordKey])
+	}
+	// …and that ciphertext is the password's.
+	if v, err := l.stack.GetConfig(l.ctx, "registryPassword"); err != nil || v.Value != l.password || !v.Secret {
+		t.Errorf("registryPassword does not decrypt to the password (secret %v, err %v)", v.Secret, err)
+	}
+}
 
-	noOp := func(t *testing.T) {
-		t.Helper()
-		r := mustUp(t, stack, optup.ExpectNoChanges())
-		for op, n := range *r.up.Summary.ResourceChanges {
-			if op != "same" && n > 0 {
-				t.Errorf("no-op up: %d %s, want only same: %v", n, op, *r.up.Summary.ResourceChanges)
-			}
+func (l *stackLife) hostPortChanged(t *testing.T) {
+	oldPort := l.port
+	newPort, err := testsupport.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.setConfig(t, "hostPort", auto.ConfigValue{Value: fmt.Sprint(newPort)})
+	r := mustUp(t, l.stack)
+	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	l.moveTo(newPort)
+	if r.out("url") != l.url {
+		t.Errorf("url output %q, want %q", r.out("url"), l.url)
+	}
+	if !strings.Contains(r.out("smokeCheck"), l.url) {
+		t.Errorf("the smoke check did not run against %s: %q", l.url, r.out("smokeCheck"))
+	}
+	l.expectSite(t, "on the new port")
+	if err := portFree(oldPort); err != nil {
+		t.Errorf("the old port %d is still taken: %v", oldPort, err)
+	}
+}
+
+func (l *stackLife) imageTagChanged(t *testing.T) {
+	oldTag := l.tag
+	l.tag = "v2"
+	l.setConfig(t, "imageTag", auto.ConfigValue{Value: l.tag})
+	r := mustUp(t, l.stack)
+	// Same build, so the same container keeps running.
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace"})
+	l.expectPushed(t, r)
+	if _, err := l.reg.Digest(l.ctx, acceptanceRepository, oldTag); err != nil {
+		t.Errorf("the old tag %s is gone from the registry: %v", oldTag, err)
+	}
+	l.expectSite(t, "with the new tag")
+}
+
+func (l *stackLife) pushOffAndOn(t *testing.T) {
+	l.setConfig(t, "push", auto.ConfigValue{Value: "false"})
+	r := mustUp(t, l.stack)
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "delete"})
+	if testsupport.HasType(stateResources(t, l.stack), testsupport.TypeRegistryImage) {
+		t.Error("push false still has a RegistryImage")
+	}
+	if _, ok := r.up.Outputs["repoUrl"]; ok {
+		t.Errorf("push false still exports repoUrl %q", r.out("repoUrl"))
+	}
+	l.expectSite(t, "with push false")
+
+	l.setConfig(t, "push", auto.ConfigValue{Value: "true"})
+	r = mustUp(t, l.stack)
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "create"})
+	l.expectPushed(t, r)
+	l.expectSite(t, "with push true again")
+}
+
+// failedPageChange changes the page while the push cannot succeed: the up must fail.
+// It returns that up and the page from before, which must still be served.
+func (l *stackLife) failedPageChange(t *testing.T, line, why string) (r run, before []byte) {
+	t.Helper()
+	before, _ = changePage(t, l.ws, line)
+	return mustFail(t, l.stack, why), before
+}
+
+// pushAndRoll: once the push can succeed again, the next up finds the failed up's build
+// in place, pushes it and rolls it out.
+func (l *stackLife) pushAndRoll(t *testing.T, when string) {
+	t.Helper()
+	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeRegistryImage: "replace", testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	l.expectSite(t, when)
+}
+
+func (l *stackLife) failedPushKeepsOldPage(t *testing.T) {
+	wrong := "wrong-" + randomHex(t, 12)
+	l.setConfig(t, "registryPassword", auto.ConfigValue{Value: wrong, Secret: true})
+	r, before := l.failedPageChange(t, "changed while the password is wrong", "with a wrong registry password")
+	if !regexp.MustCompile(`(?i)unauthorized|authentication required`).MatchString(r.allOutput()) {
+		t.Errorf("the failed up does not name the authentication problem:\n%s", r.allOutput())
+	}
+	for _, secret := range []string{wrong, l.password} {
+		if strings.Contains(r.allOutput(), secret) {
+			t.Error("a registry password appears in the output of up")
 		}
 	}
-	step("no-op up changes nothing", noOp)
+	expectPage(t, l.url, before, "after the failed push")
 
-	pageChangeSteps := map[string]string{
-		typeImage:         "update",  // one build
-		typeRegistryImage: "replace", // one push
-		typeContainer:     "replace",
-		typeCommand:       "replace", // the new page proven
+	l.setConfig(t, "registryPassword", auto.ConfigValue{Value: l.password, Secret: true})
+	l.pushAndRoll(t, "after the password was fixed")
+}
+
+func (l *stackLife) registryDown(t *testing.T) {
+	l.reg.Kill()
+	r, before := l.failedPageChange(t, "changed while the registry is down", "with the registry down")
+	if !strings.Contains(r.allOutput(), l.reg.Addr) || !strings.Contains(r.allOutput(), "connection refused") {
+		t.Errorf("the failed up does not say the registry at %s refused the connection:\n%s", l.reg.Addr, r.allOutput())
 	}
-	step("page change", func(t *testing.T) {
-		w.changePage(t, "changed by the acceptance test")
-		mustUp(t, stack).expectSteps(t, pageChangeSteps)
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-	})
+	expectPage(t, l.url, before, "while the registry is down")
 
-	step("the password is stored only encrypted", func(t *testing.T) {
-		// What the backend writes: secrets as ciphertext (stack.Export would decrypt them).
-		resources := w.stateResources(t, stackName)
-		i := slices.IndexFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == typeRegistryImage })
-		if i < 0 {
-			t.Fatal("no RegistryImage in the backend's state")
-		}
-		stored, err := json.Marshal(resources[i].Inputs["authConfig"])
+	if err := l.reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.pushAndRoll(t, "with the registry back")
+	l.noOpUp(t)
+}
+
+func (l *stackLife) containerRemoved(t *testing.T) {
+	l.engine.RemoveContainer(l.containerName())
+	mustUp(t, l.stack, optup.Refresh()).expectSteps(t, map[string]string{testsupport.TypeContainer: "create", testsupport.TypeCommand: "replace"})
+	l.expectSite(t, "after up --refresh")
+}
+
+func (l *stackLife) nginxCrashRestarts(t *testing.T) {
+	before, err := l.engine.ContainerInspect(l.ctx, l.containerName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nginx, err := os.FindProcess(before.State.Pid) // the nginx master, seen from the host
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := nginx.Kill(); err != nil {
+		t.Fatalf("killing nginx (host pid %d): %v", before.State.Pid, err)
+	}
+	for {
+		now, err := l.engine.ContainerInspect(l.ctx, l.containerName())
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Not blind: where the password would be, the state holds a secret's ciphertext.
-		if !strings.Contains(string(stored), `"ciphertext":"v1:`) {
-			t.Errorf("the RegistryImage's authConfig is not stored as a secret: %s", stored)
+		if now.RestartCount > before.RestartCount && now.State.Running {
+			break
 		}
-		stateFile, err := os.ReadFile(w.statePath(stackName))
-		if err != nil {
-			t.Fatal(err)
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("the engine did not restart the container in 30 s: %+v", now.State)
 		}
-		stackFileName := "Pulumi." + stackName + ".yaml"
-		stackFile, err := os.ReadFile(filepath.Join(w.dir, stackFileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for place, content := range map[string][]byte{"the backend's stack state": stateFile, stackFileName: stackFile} {
-			if bytes.Contains(content, []byte(password)) {
-				t.Errorf("the registry password is in plain text in %s", place)
-			}
-		}
-		var stackConfig struct {
-			Config map[string]any `yaml:"config"`
-		}
-		if err := yaml.Unmarshal(stackFile, &stackConfig); err != nil {
-			t.Fatal(err)
-		}
-		passwordKey := project + ":registryPassword"
-		secure, _ := stackConfig.Config[passwordKey].(map[string]any)
-		if ciphertext, _ := secure["secure"].(string); !strings.HasPrefix(ciphertext, "v1:") {
-			t.Errorf("%s holds registryPassword as %v, want a secure: ciphertext", stackFileName, stackConfig.Config[passwordKey])
-		}
-		// …and that ciphertext is the password's.
-		if v, err := stack.GetConfig(ctx, "registryPassword"); err != nil || v.Value != password || !v.Secret {
-			t.Errorf("registryPassword does not decrypt to the password (secret %v, err %v)", v.Secret, err)
-		}
-	})
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := testsupport.WaitServed(l.url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("nginx killed: the page was served again %s later", time.Since(killed).Round(time.Millisecond))
+	l.expectSite(t, "after the restart")
+}
 
-	step("hostPort changed", func(t *testing.T) {
-		oldPort := hostPort
-		newPort, err := testsupport.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		setConfig(t, "hostPort", auto.ConfigValue{Value: fmt.Sprint(newPort)})
-		r := mustUp(t, stack)
-		r.expectSteps(t, map[string]string{typeContainer: "replace", typeCommand: "replace"})
-		hostPort, url = newPort, localURL(newPort)
-		if r.out("url") != url {
-			t.Errorf("url output %q, want %q", r.out("url"), url)
-		}
-		if !strings.Contains(r.out("smokeCheck"), url) {
-			t.Errorf("the smoke check did not run against %s: %q", url, r.out("smokeCheck"))
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-		if err := portFree(oldPort); err != nil {
-			t.Errorf("the old port %d is still taken: %v", oldPort, err)
-		}
-	})
+func (l *stackLife) hostPortTaken(t *testing.T) {
+	busyPort, err := testsupport.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	squatter, err := net.Listen("tcp", fmt.Sprintf(":%d", busyPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	l.setConfig(t, "hostPort", auto.ConfigValue{Value: fmt.Sprint(busyPort)})
+	r := mustFail(t, l.stack, fmt.Sprintf("onto port %d, which another program holds,", busyPort))
+	if !strings.Contains(r.allOutput(), fmt.Sprint(busyPort)) {
+		t.Errorf("the failed up does not name port %d:\n%s", busyPort, r.allOutput())
+	}
+	// deleteBeforeReplace: the old container was removed before the new one failed to bind.
+	if _, err := servedPage(l.url); err != nil {
+		t.Logf("while the new port is taken the site is down (the old container is gone): %v", err)
+	}
+	squatter.Close()
+	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	l.moveTo(busyPort)
+	l.expectSite(t, "once the port was free")
+}
 
-	step("imageTag changed", func(t *testing.T) {
-		oldTag := imageTag
-		imageTag = "v2"
-		setConfig(t, "imageTag", auto.ConfigValue{Value: imageTag})
-		r := mustUp(t, stack)
-		// Same build, so the same container keeps running.
-		r.expectSteps(t, map[string]string{typeImage: "update", typeRegistryImage: "replace"})
-		digest, err := reg.Digest(ctx, repository, imageTag)
-		if err != nil {
-			t.Fatalf("the new tag is not in the registry: %v", err)
-		}
-		if want := reg.Addr + "/" + repository + "@" + digest; r.out("imageRef") != want {
-			t.Errorf("imageRef %q, registry has %q", r.out("imageRef"), want)
-		}
-		if _, err := reg.Digest(ctx, repository, oldTag); err != nil {
-			t.Errorf("the old tag %s is gone from the registry: %v", oldTag, err)
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-	})
+func (l *stackLife) platformSetExplicitly(t *testing.T) {
+	server, err := l.engine.ServerVersion(l.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	platform := server.Os + "/" + server.Arch
+	l.setConfig(t, "platform", auto.ConfigValue{Value: platform})
+	r := mustUp(t, l.stack)
+	// Without platform the provider already builds for linux/<arch of the machine running
+	// pulumi>, which is this engine's: naming it changes nothing.
+	r.expectSteps(t, map[string]string{})
+	inspect, err := l.engine.ImageInspect(l.ctx, r.out("imageId"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inspect.Os + "/" + inspect.Architecture; got != platform {
+		t.Errorf("image built for %s, want %s", got, platform)
+	}
+	l.expectSite(t, "with the platform named")
+	l.removeConfig(t, "platform")
+	mustUp(t, l.stack)
+	l.expectSite(t, "back to the provider's default platform")
+}
 
-	step("push off and on again", func(t *testing.T) {
-		setConfig(t, "push", auto.ConfigValue{Value: "false"})
-		r := mustUp(t, stack)
-		r.expectSteps(t, map[string]string{typeImage: "update", typeRegistryImage: "delete"})
-		if hasType(w.stateResources(t, stackName), typeRegistryImage) {
-			t.Error("push false still has a RegistryImage")
-		}
-		if _, ok := r.up.Outputs["repoUrl"]; ok {
-			t.Errorf("push false still exports repoUrl %q", r.out("repoUrl"))
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("with push false: %v", err)
-		}
+func (l *stackLife) remoteEngine(t *testing.T) {
+	// The engine's API on a TCP address of its own, as a remote engine's would be.
+	engine, err := client.ParseHostURL(l.engine.DaemonHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward, err := testsupport.Forward("127.0.0.2:0", engine.Scheme, engine.Host+engine.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forward.Close()
+	remoteHost, _, _ := net.SplitHostPort(forward.Addr)
+	ws := l.stack.Workspace()
+	// Back to the engine the workspace was set up with, also when the step fails.
+	defer ws.SetEnvVar("DOCKER_HOST", l.ws.Env["DOCKER_HOST"])
+	ws.SetEnvVar("DOCKER_HOST", "tcp://"+forward.Addr)
 
-		setConfig(t, "push", auto.ConfigValue{Value: "true"})
-		r = mustUp(t, stack)
-		r.expectSteps(t, map[string]string{typeImage: "update", typeRegistryImage: "create"})
-		digest, err := reg.Digest(ctx, repository, imageTag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := reg.Addr + "/" + repository + "@" + digest; r.out("imageRef") != want {
-			t.Errorf("imageRef %q, registry has %q", r.out("imageRef"), want)
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-	})
+	remoteURL := fmt.Sprintf("http://%s:%d/", remoteHost, l.port)
+	r := mustUp(t, l.stack)
+	r.expectSteps(t, map[string]string{testsupport.TypeCommand: "update"}) // the same container, proven again at its new address
+	if r.out("url") != remoteURL || !strings.Contains(r.out("smokeCheck"), remoteURL) {
+		t.Errorf("url %q and smoke check %q, want both at the engine's host %s", r.out("url"), r.out("smokeCheck"), remoteURL)
+	}
+	expectSite(t, remoteURL, l.appFolder, "through the remote engine")
 
-	// After a failed push the next up finds the new build in place and pushes and rolls it.
-	pushAndRollSteps := map[string]string{typeRegistryImage: "replace", typeContainer: "replace", typeCommand: "replace"}
-	step("failed push keeps the old page", func(t *testing.T) {
-		wrong := "wrong-" + randomHex(t, 12)
-		setConfig(t, "registryPassword", auto.ConfigValue{Value: wrong, Secret: true})
-		before, _ := w.changePage(t, "changed while the password is wrong")
-		r := up(t, stack)
-		if r.err == nil {
-			t.Fatal("up with a wrong registry password succeeded")
-		}
-		if !regexp.MustCompile(`(?i)unauthorized|authentication required`).MatchString(r.allOutput()) {
-			t.Errorf("the failed up does not name the authentication problem:\n%s", r.allOutput())
-		}
-		for _, secret := range []string{wrong, password} {
-			if strings.Contains(r.allOutput(), secret) {
-				t.Error("a registry password appears in the output of up")
-			}
-		}
-		expectPage(t, url, before, "after the failed push")
+	// hostIp: the port on that one address only.
+	l.setConfig(t, "hostIp", auto.ConfigValue{Value: remoteHost})
+	r = mustUp(t, l.stack)
+	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	expectSite(t, remoteURL, l.appFolder, "with hostIp "+remoteHost)
+	if _, err := servedPage(fmt.Sprintf("http://127.0.0.1:%d/", l.port)); err == nil {
+		t.Errorf("hostIp %s, yet the page is served on 127.0.0.1 too", remoteHost)
+	}
 
-		setConfig(t, "registryPassword", auto.ConfigValue{Value: password, Secret: true})
-		mustUp(t, stack).expectSteps(t, pushAndRollSteps)
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("after the password was fixed: %v", err)
-		}
-	})
+	l.removeConfig(t, "hostIp")
+	ws.SetEnvVar("DOCKER_HOST", l.ws.Env["DOCKER_HOST"])
+	mustUp(t, l.stack)
+	l.expectSite(t, "back on the local engine")
+}
 
-	step("registry down", func(t *testing.T) {
-		reg.Kill()
-		before, _ := w.changePage(t, "changed while the registry is down")
-		r := up(t, stack)
-		if r.err == nil {
-			t.Fatal("up with the registry down succeeded")
-		}
-		if !strings.Contains(r.allOutput(), reg.Addr) || !strings.Contains(r.allOutput(), "connection refused") {
-			t.Errorf("the failed up does not say the registry at %s refused the connection:\n%s", reg.Addr, r.allOutput())
-		}
-		expectPage(t, url, before, "while the registry is down")
+func (l *stackLife) twoStacks(t *testing.T) {
+	otherPort, err := testsupport.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherConfig := maps.Clone(l.config)
+	otherConfig["hostPort"] = auto.ConfigValue{Value: fmt.Sprint(otherPort)}
+	other := newStack(t, l.ws, l.stack.Name+"b", otherConfig, l.engine)
+	mustUp(t, other)
+	for _, u := range []string{l.url, localURL(otherPort)} {
+		expectSite(t, u, l.appFolder, "both stacks up")
+	}
+	if _, err := other.Destroy(l.ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.engine.ContainerInspect(l.ctx, runningName(other.Name)); err == nil {
+		t.Error("the other stack's container is left after its destroy")
+	}
+	l.expectSite(t, "after the other stack's destroy")
+}
 
-		if err := reg.Start(); err != nil {
-			t.Fatal(err)
-		}
-		mustUp(t, stack).expectSteps(t, pushAndRollSteps)
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("with the registry back: %v", err)
-		}
-		noOp(t)
-	})
-
-	step("container removed behind Pulumi's back", func(t *testing.T) {
-		e.RemoveContainer(containerName)
-		mustUp(t, stack, optup.Refresh()).expectSteps(t, map[string]string{typeContainer: "create", typeCommand: "replace"})
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("after up --refresh: %v", err)
-		}
-	})
-
-	step("nginx crash restarts the container", func(t *testing.T) {
-		before, err := e.ContainerInspect(ctx, containerName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nginx, err := os.FindProcess(before.State.Pid) // the nginx master, seen from the host
-		if err != nil {
-			t.Fatal(err)
-		}
-		killed := time.Now()
-		if err := nginx.Kill(); err != nil {
-			t.Fatalf("killing nginx (host pid %d): %v", before.State.Pid, err)
-		}
-		for {
-			now, err := e.ContainerInspect(ctx, containerName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if now.RestartCount > before.RestartCount && now.State.Running {
-				break
-			}
-			if time.Since(killed) > 30*time.Second {
-				t.Fatalf("the engine did not restart the container in 30 s: %+v", now.State)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("nginx killed: the page was served again %s later", time.Since(killed).Round(time.Millisecond))
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-	})
-
-	step("host port taken by another program", func(t *testing.T) {
-		busyPort, err := testsupport.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		squatter, err := net.Listen("tcp", fmt.Sprintf(":%d", busyPort))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer squatter.Close()
-		setConfig(t, "hostPort", auto.ConfigValue{Value: fmt.Sprint(busyPort)})
-		r := up(t, stack)
-		if r.err == nil {
-			t.Fatalf("up onto port %d, which another program holds, succeeded", busyPort)
-		}
-		if !strings.Contains(r.allOutput(), fmt.Sprint(busyPort)) {
-			t.Errorf("the failed up does not name port %d:\n%s", busyPort, r.allOutput())
-		}
-		// deleteBeforeReplace: the old container was removed before the new one failed to bind.
-		if _, err := servedPage(url); err != nil {
-			t.Logf("while the new port is taken the site is down (the old container is gone): %v", err)
-		}
-		squatter.Close()
-		mustUp(t, stack).expectSteps(t, map[string]string{typeContainer: "replace", typeCommand: "replace"})
-		hostPort, url = busyPort, localURL(busyPort)
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("once the port was free: %v", err)
-		}
-	})
-
-	step("platform set explicitly", func(t *testing.T) {
-		server, err := e.ServerVersion(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		platform := server.Os + "/" + server.Arch
-		setConfig(t, "platform", auto.ConfigValue{Value: platform})
-		r := mustUp(t, stack)
-		// Without platform the provider already builds for linux/<arch of the machine running
-		// pulumi>, which is this engine's: naming it changes nothing.
-		r.expectSteps(t, map[string]string{})
-		inspect, err := e.ImageInspect(ctx, r.out("imageId"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := inspect.Os + "/" + inspect.Architecture; got != platform {
-			t.Errorf("image built for %s, want %s", got, platform)
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatal(err)
-		}
-		if err := stack.RemoveConfig(ctx, "platform"); err != nil {
-			t.Fatal(err)
-		}
-		mustUp(t, stack)
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("back to the provider's default platform: %v", err)
-		}
-	})
-
-	step("remote engine through DOCKER_HOST", func(t *testing.T) {
-		// The engine's API on a TCP address of its own, as a remote engine's would be.
-		engine, err := client.ParseHostURL(e.DaemonHost())
-		if err != nil {
-			t.Fatal(err)
-		}
-		forward, err := testsupport.Forward("127.0.0.2:0", engine.Scheme, engine.Host+engine.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer forward.Close()
-		remoteHost, _, _ := net.SplitHostPort(forward.Addr)
-		ws := stack.Workspace()
-		ws.SetEnvVar("DOCKER_HOST", "tcp://"+forward.Addr)
-		defer ws.UnsetEnvVar("DOCKER_HOST")
-
-		remoteURL := fmt.Sprintf("http://%s:%d/", remoteHost, hostPort)
-		r := mustUp(t, stack)
-		r.expectSteps(t, map[string]string{typeCommand: "update"}) // the same container, proven again at its new address
-		if r.out("url") != remoteURL || !strings.Contains(r.out("smokeCheck"), remoteURL) {
-			t.Errorf("url %q and smoke check %q, want both at the engine's host %s", r.out("url"), r.out("smokeCheck"), remoteURL)
-		}
-		if err := testsupport.CheckSite(remoteURL, appFolder); err != nil {
-			t.Fatal(err)
-		}
-
-		// hostIp: the port on that one address only.
-		setConfig(t, "hostIp", auto.ConfigValue{Value: remoteHost})
-		r = mustUp(t, stack)
-		r.expectSteps(t, map[string]string{typeContainer: "replace", typeCommand: "replace"})
-		if err := testsupport.CheckSite(remoteURL, appFolder); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := servedPage(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
-			t.Errorf("hostIp %s, yet the page is served on 127.0.0.1 too", remoteHost)
-		}
-
-		if err := stack.RemoveConfig(ctx, "hostIp"); err != nil {
-			t.Fatal(err)
-		}
-		ws.UnsetEnvVar("DOCKER_HOST")
-		mustUp(t, stack)
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("back on the local engine: %v", err)
-		}
-	})
-
-	step("two stacks side by side", func(t *testing.T) {
-		otherPort, err := testsupport.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		otherConfig := auto.ConfigMap{}
-		for k, v := range config {
-			otherConfig[k] = v
-		}
-		otherConfig["hostPort"] = auto.ConfigValue{Value: fmt.Sprint(otherPort)}
-		otherName := stackName + "b"
-		other := w.stack(t, otherName, otherConfig)
-		mustUp(t, other)
-		otherURL := localURL(otherPort)
-		for _, u := range []string{url, otherURL} {
-			if err := testsupport.CheckSite(u, appFolder); err != nil {
-				t.Fatalf("both stacks up: %v", err)
-			}
-		}
-		if _, err := other.Destroy(ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.ContainerInspect(ctx, runningName(otherName)); err == nil {
-			t.Error("the other stack's container is left after its destroy")
-		}
-		if err := testsupport.CheckSite(url, appFolder); err != nil {
-			t.Fatalf("after the other stack's destroy: %v", err)
-		}
-	})
-
-	step("destroy", func(t *testing.T) {
-		if _, err := stack.Destroy(ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.ContainerInspect(ctx, containerName); err == nil {
-			t.Error("container still exists after destroy")
-		}
-		if err := portFree(hostPort); err != nil {
-			t.Errorf("host port %d still taken after destroy: %v", hostPort, err)
-		}
-		if _, err := reg.Digest(ctx, repository, imageTag); err != nil {
-			t.Errorf("pushed tag gone after destroy (keepRemotely): %v", err)
-		}
-	})
-	t.Logf("the stack's life took %s", time.Since(started).Round(time.Second))
+func (l *stackLife) destroy(t *testing.T) {
+	if _, err := l.stack.Destroy(l.ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.engine.ContainerInspect(l.ctx, l.containerName()); err == nil {
+		t.Error("container still exists after destroy")
+	}
+	if err := portFree(l.port); err != nil {
+		t.Errorf("host port %d still taken after destroy: %v", l.port, err)
+	}
+	if _, err := l.reg.Digest(l.ctx, acceptanceRepository, l.tag); err != nil {
+		t.Errorf("pushed tag gone after destroy (keepRemotely): %v", err)
+	}
 }
 
 // TestAcceptanceBadConfig: a preview with bad config fails with every problem, one per
@@ -798,7 +808,8 @@ func TestAcceptance(t *testing.T) {
 func TestAcceptanceBadConfig(t *testing.T) {
 	requireToolchain(t)
 	ctx := context.Background()
-	w := newWorkspace(t)
+	// Bad config stops the program before any resource: no engine is needed.
+	w := newWorkspace(t, "")
 	for name, tt := range map[string]struct {
 		config auto.ConfigMap
 		want   []string // the problems, in the order the program reports them
@@ -813,8 +824,7 @@ func TestAcceptanceBadConfig(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			stackName := "bad" + randomHex(t, 4)
-			stack := w.stack(t, stackName, tt.config)
+			stack := newStack(t, w, "bad"+randomHex(t, 4), tt.config, nil)
 			var output bytes.Buffer
 			out := io.MultiWriter(&output, testWriter{t})
 			_, err := stack.Preview(ctx, optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out))
@@ -835,7 +845,7 @@ func TestAcceptanceBadConfig(t *testing.T) {
 					t.Errorf("the CLI does not show %q on a bulleted line of its own with its fix:\n%s", problem, text)
 				}
 			}
-			if hasType(w.stateResources(t, stackName), typeImage) {
+			if testsupport.HasType(stateResources(t, stack), testsupport.TypeImage) {
 				t.Fatal("bad config created docker resources")
 			}
 		})

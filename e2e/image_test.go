@@ -155,21 +155,46 @@ func TestPushPullAndNoSecretInImage(t *testing.T) {
 	t.Cleanup(func() { e.RemoveImage(pushRef) })
 
 	t.Run("without or with wrong credentials the push is refused", func(t *testing.T) {
-		wrong := reg.Auth()
-		wrong.Password = "not-" + password
-		for name, auth := range map[string]*registry.AuthConfig{"none": nil, "wrong password": &wrong} {
-			_, err := e.Push(ctx, pushRef, auth)
-			if err == nil {
-				t.Fatalf("push with %s credentials succeeded", name)
-			}
-			if msg := err.Error(); !strings.Contains(msg, "no basic auth credentials") && !strings.Contains(msg, "unauthorized") {
-				t.Errorf("push with %s credentials: error %q does not say the credentials were refused", name, msg)
-			} else {
-				t.Logf("push with %s credentials refused: %s", name, msg)
-			}
-		}
+		checkPushRefused(ctx, t, e, reg, pushRef)
 	})
+	digest := pushWithCredentials(ctx, t, e, reg, pushRef, repository, imageTag)
+	byDigest := reg.Addr + "/" + repository + "@" + digest
+	outer := t
+	t.Run("pulling back by digest gives the same image", func(t *testing.T) {
+		// Drop every local name of the image so the pull really fetches it.
+		e.RemoveImage(pushRef)
+		e.RemoveImage(tag)
+		outer.Cleanup(func() { e.RemoveImage(byDigest) }) // the next subtest uses it
+		checkPullsBack(ctx, t, e, reg, byDigest, id)
+	})
+	t.Run("the password appears nowhere in the image or its container", func(t *testing.T) {
+		checkNoSecretIn(ctx, t, e, byDigest, password)
+	})
+}
 
+// checkPushRefused pushes pushRef to reg with no credentials and with a wrong password,
+// and requires the registry to refuse both.
+func checkPushRefused(ctx context.Context, t *testing.T, e *testsupport.Engine, reg *testsupport.Registry, pushRef string) {
+	t.Helper()
+	wrong := reg.Auth()
+	wrong.Password = "not-" + reg.Password
+	for name, auth := range map[string]*registry.AuthConfig{"none": nil, "wrong password": &wrong} {
+		_, err := e.Push(ctx, pushRef, auth)
+		if err == nil {
+			t.Fatalf("push with %s credentials succeeded", name)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "no basic auth credentials") && !strings.Contains(msg, "unauthorized") {
+			t.Errorf("push with %s credentials: error %q does not say the credentials were refused", name, msg)
+		} else {
+			t.Logf("push with %s credentials refused: %s", name, msg)
+		}
+	}
+}
+
+// pushWithCredentials pushes pushRef to reg with its credentials and returns the digest,
+// once the registry itself has repository:imageTag at that digest.
+func pushWithCredentials(ctx context.Context, t *testing.T, e *testsupport.Engine, reg *testsupport.Registry, pushRef, repository, imageTag string) string {
+	t.Helper()
 	auth := reg.Auth()
 	digest, err := e.Push(ctx, pushRef, &auth)
 	if err != nil {
@@ -183,70 +208,74 @@ func TestPushPullAndNoSecretInImage(t *testing.T) {
 		t.Fatalf("registry has %s:%s at %s, the push reported %s", repository, imageTag, registryDigest, digest)
 	}
 	t.Logf("pushed %s at %s", pushRef, digest)
+	return digest
+}
 
-	outer := t
-	t.Run("pulling back by digest gives the same image", func(t *testing.T) {
-		// Drop every local name of the image so the pull really fetches it.
-		e.RemoveImage(pushRef)
-		e.RemoveImage(tag)
-		if _, err := e.ImageInspect(ctx, id); err == nil {
-			t.Fatalf("image %s still present locally; the pull would prove nothing", id)
-		}
-		byDigest := reg.Addr + "/" + repository + "@" + digest
-		if err := e.Pull(ctx, byDigest, auth); err != nil {
-			t.Fatal(err)
-		}
-		outer.Cleanup(func() { e.RemoveImage(byDigest) }) // the next subtest uses it
-		pulled, err := e.ImageInspect(ctx, byDigest)
+// checkPullsBack pulls byDigest from reg, the image id being gone from the engine, and
+// requires the pulled image to be id.
+func checkPullsBack(ctx context.Context, t *testing.T, e *testsupport.Engine, reg *testsupport.Registry, byDigest, id string) {
+	t.Helper()
+	if _, err := e.ImageInspect(ctx, id); err == nil {
+		t.Fatalf("image %s still present locally; the pull would prove nothing", id)
+	}
+	if err := e.Pull(ctx, byDigest, reg.Auth()); err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := e.ImageInspect(ctx, byDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pulled.ID != id {
+		t.Fatalf("pulled image ID %s, built %s", pulled.ID, id)
+	}
+}
+
+// checkNoSecretIn requires that secret appears in none of the places an image or a
+// container of it shows: history, inspects, and every file of every layer.
+func checkNoSecretIn(ctx context.Context, t *testing.T, e *testsupport.Engine, ref, secret string) {
+	t.Helper()
+	created, err := e.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.RemoveContainer(created.ID) })
+	for place, read := range imagePlaces(ctx, e, ref, created.ID) {
+		content, err := read()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", place, err)
 		}
-		if pulled.ID != id {
-			t.Fatalf("pulled image ID %s, built %s", pulled.ID, id)
+		if len(content) == 0 {
+			t.Fatalf("%s: nothing read", place)
 		}
-	})
+		if bytes.Contains(content, []byte(secret)) {
+			t.Errorf("the registry password is in %s", place)
+		}
+	}
+}
 
-	t.Run("the password appears nowhere in the image or its container", func(t *testing.T) {
-		ref := reg.Addr + "/" + repository + "@" + digest
-		created, err := e.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.RemoveContainer(created.ID) })
-
-		places := map[string]func() ([]byte, error){
-			"docker history --no-trunc": func() ([]byte, error) {
-				h, err := e.ImageHistory(ctx, ref)
-				if err != nil {
-					return nil, err
-				}
-				return json.Marshal(h)
-			},
-			"docker image inspect": func() ([]byte, error) {
-				_, raw, err := e.ImageInspectWithRaw(ctx, ref)
-				return raw, err
-			},
-			"docker container inspect": func() ([]byte, error) {
-				_, raw, err := e.ContainerInspectWithRaw(ctx, created.ID, false)
-				return raw, err
-			},
-			"every file of every layer (docker save)": func() ([]byte, error) {
-				return e.SavedFiles(ctx, ref)
-			},
-		}
-		for place, read := range places {
-			content, err := read()
+// imagePlaces reads, by the name of the docker command that shows it, what the engine
+// shows of image ref and of its container containerID.
+func imagePlaces(ctx context.Context, e *testsupport.Engine, ref, containerID string) map[string]func() ([]byte, error) {
+	return map[string]func() ([]byte, error){
+		"docker history --no-trunc": func() ([]byte, error) {
+			h, err := e.ImageHistory(ctx, ref)
 			if err != nil {
-				t.Fatalf("%s: %v", place, err)
+				return nil, err
 			}
-			if len(content) == 0 {
-				t.Fatalf("%s: nothing read", place)
-			}
-			if bytes.Contains(content, []byte(password)) {
-				t.Errorf("the registry password is in %s", place)
-			}
-		}
-	})
+			return json.Marshal(h)
+		},
+		"docker image inspect": func() ([]byte, error) {
+			_, raw, err := e.ImageInspectWithRaw(ctx, ref)
+			return raw, err
+		},
+		"docker container inspect": func() ([]byte, error) {
+			_, raw, err := e.ContainerInspectWithRaw(ctx, containerID, false)
+			return raw, err
+		},
+		"every file of every layer (docker save)": func() ([]byte, error) {
+			return e.SavedFiles(ctx, ref)
+		},
+	}
 }
 
 // TestSavedFilesReadsLayers keeps the secret scan honest: the scan must find what is in the image.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/example/custom-nginx/internal/testsupport"
 )
@@ -79,14 +80,44 @@ func sharedApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
 	return shared.tag, shared.id, shared.base
 }
 
+// TestMain fails the run if the tests leave anything on the engine that was not there
+// before: an image (the builds of `pulumi up` included), a container, a network or a
+// network namespace. Without an engine there is nothing to check; the tests that need one
+// skip or fail on their own.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.tag != "" {
-		// The tests' engine clients are closed by now.
-		if e, err := testsupport.ConnectEngine(context.Background()); err == nil {
-			e.RemoveImage(shared.tag)
-			e.Close()
+	ctx := context.Background()
+	e, err := testsupport.ConnectEngine(ctx)
+	var before testsupport.EngineContents
+	if err == nil {
+		defer e.Close()
+		if before, err = e.Contents(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: not checking for leftovers, the engine's contents are unreadable: %v\n", err)
 		}
 	}
+	code := m.Run()
+	if shared.tag != "" && e != nil {
+		e.RemoveImage(shared.tag)
+	}
+	if before != nil {
+		code = max(code, reportLeftovers(ctx, e, before))
+	}
 	os.Exit(code)
+}
+
+// reportLeftovers names, on stderr, each thing on the engine that was not there before the
+// tests, and returns the exit code that says whether there was any.
+func reportLeftovers(ctx context.Context, e *testsupport.Engine, before testsupport.EngineContents) int {
+	left, err := e.WaitLeftovers(ctx, before, 15*time.Second)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cannot check for leftovers: %v\n", err)
+		return 1
+	}
+	for _, thing := range left {
+		fmt.Fprintf(os.Stderr, "e2e: left behind by the tests: %s\n", thing)
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the tests left %d things on the engine that were not there before\n", len(left))
+		return 1
+	}
+	return 0
 }

@@ -13,19 +13,6 @@ import (
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
-// hostNginx is the host's nginx binary, or a skip saying how to get it.
-func hostNginx(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-		if _, statErr := os.Stat(bin); statErr != nil {
-			testsupport.Unavailable(t, "no nginx on this machine", "apt-get install -y nginx-light")
-		}
-	}
-	return bin
-}
-
 // nginxConfForHost rewrites app/nginx.conf for a run on the host: the same config, with the
 // container's absolute paths and port moved into dir. Each rewrite must apply, so a
 // change of the config's shape fails here rather than testing something else.
@@ -72,7 +59,7 @@ func workDir(t *testing.T) string {
 }
 
 func TestNginxConfigIsValid(t *testing.T) {
-	bin := hostNginx(t)
+	bin := testsupport.HostNginx(t)
 	dir := workDir(t)
 	conf := nginxConfForHost(t, dir, 8080)
 	out, err := exec.Command(bin, "-t", "-q", "-e", "stderr", "-p", dir, "-c", conf).CombinedOutput()
@@ -82,7 +69,7 @@ func TestNginxConfigIsValid(t *testing.T) {
 }
 
 func TestNginxServesTheSite(t *testing.T) {
-	bin := hostNginx(t)
+	bin := testsupport.HostNginx(t)
 	dir := workDir(t)
 	port, err := testsupport.FreePort()
 	if err != nil {

@@ -22,8 +22,6 @@ import (
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
-const typeService = "docker:index/service:Service"
-
 // probeTimeout is a load balancer's patience with one node: a few seconds per try.
 const probeTimeout = 3 * time.Second
 
@@ -31,174 +29,191 @@ const probeTimeout = 3 * time.Second
 // real CLI: a task on each node, a rolling update that a load balancer in front sees no
 // failed request of, a no-op, a rollout Swarm rolls back, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
-	started := time.Now()
+	l := newSwarmLife(t)
+	runLife(t, "the swarm stack's life", []lifeStep{
+		{"first up: a healthy task on each node", l.firstUp},
+		{"rolling update drops no request", l.rollingUpdate},
+		{"no-op up changes nothing", l.noOpUp},
+		{"a rollout that never gets healthy is rolled back", l.unhealthyRolloutRolledBack},
+		{"destroy removes the service from both nodes", l.destroy},
+	})
+}
+
+const (
+	swarmRepository = "acceptance/swarm"
+	swarmHostPort   = 8080 // each node has a network of its own: the default port is free
+)
+
+// swarmLife is what the steps of TestAcceptanceSwarm share: the swarm, the stack on its
+// manager, where each node serves the site, and the service the first up made.
+type swarmLife struct {
+	ctx         context.Context
+	reg         *testsupport.Registry
+	sw          *testsupport.Swarm
+	ws          *testsupport.Workspace
+	appFolder   string
+	stack       *testsupport.Stack
+	nodeURLs    []string
+	serviceName string
+}
+
+func newSwarmLife(t *testing.T) *swarmLife {
 	host, base, reg := acceptanceSetup(t)
-	ctx := context.Background()
-	sw := testsupport.StartSwarm(t, reg)
+	l := &swarmLife{ctx: context.Background(), reg: reg, sw: testsupport.StartSwarm(t, reg)}
 	// The manager builds the image: it needs the base the build starts from.
-	if err := sw.Manager.LoadImageFrom(ctx, host, base); err != nil {
+	if err := l.sw.Manager.LoadImageFrom(l.ctx, host, base); err != nil {
 		t.Fatal(err)
 	}
-
-	w := newWorkspace(t)
-	w.env["DOCKER_HOST"] = sw.Manager.Socket // as a user points the CLI at a manager
-	appFolder := filepath.Join(w.dir, "app")
-	stackName := "swarm" + randomHex(t, 4)
-	const hostPort = 8080 // each node has a network of its own: the default port is free
-	stack := w.stack(t, stackName, auto.ConfigMap{
+	l.ws = newWorkspace(t, l.sw.Manager.Socket) // as a user points the CLI at a manager
+	l.appFolder = filepath.Join(l.ws.Dir, "app")
+	l.stack = newStack(t, l.ws, "swarm"+randomHex(t, 4), auto.ConfigMap{
 		"registryServer":   {Value: reg.Addr},
 		"registryUsername": {Value: reg.User},
 		"registryPassword": {Value: reg.Password, Secret: true},
-		"repository":       {Value: "acceptance/swarm"},
-		"hostPort":         {Value: fmt.Sprint(hostPort)},
+		"repository":       {Value: swarmRepository},
+		"hostPort":         {Value: fmt.Sprint(swarmHostPort)},
 		"baseImage":        {Value: base},
 		"mode":             {Value: "swarm"},
 		// The routing mesh needs IPVS, which this kernel lacks: each task publishes on its node.
 		"publishMode": {Value: "host"},
-		"siteHost":    {Value: sw.Manager.Addr},
-	})
-	var nodeURLs []string
-	for _, n := range sw.Nodes {
-		nodeURLs = append(nodeURLs, sw.NodeURL(n, hostPort))
+		"siteHost":    {Value: l.sw.Manager.Addr},
+	}, l.sw.Manager.Engine)
+	for _, n := range l.sw.Nodes {
+		l.nodeURLs = append(l.nodeURLs, l.sw.NodeURL(n, swarmHostPort))
 	}
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
-		}
+	return l
+}
+
+// expectSiteOnEveryNode fails unless every node serves the workspace's site.
+func (l *swarmLife) expectSiteOnEveryNode(t *testing.T, when string) {
+	t.Helper()
+	for _, u := range l.nodeURLs {
+		expectSite(t, u, l.appFolder, when)
 	}
-	var serviceName string
+}
 
-	step("first up: a healthy task on each node", func(t *testing.T) {
-		r := mustUp(t, stack)
-		serviceName = r.out("serviceName")
-		if serviceName != runningName(stackName) || r.out("replicas") != "2" || r.out("url") != nodeURLs[0] {
-			t.Errorf("outputs serviceName %q replicas %q url %q", serviceName, r.out("replicas"), r.out("url"))
-		}
-		digest, err := reg.Digest(ctx, "acceptance/swarm", "v1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		image := reg.Addr + "/acceptance/swarm@" + digest
-		if r.out("imageRef") != image {
-			t.Errorf("imageRef %q, registry has %q", r.out("imageRef"), image)
-		}
-		for _, n := range sw.Nodes {
-			expectTask(t, n, serviceName, image)
-		}
-		for _, u := range nodeURLs {
-			if err := testsupport.CheckSite(u, appFolder); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
+// expectPageOnEveryNode fails unless every node serves exactly page.
+func (l *swarmLife) expectPageOnEveryNode(t *testing.T, page []byte, when string) {
+	t.Helper()
+	for _, u := range l.nodeURLs {
+		expectPage(t, u, page, when)
+	}
+}
 
-	step("rolling update drops no request", func(t *testing.T) {
-		_, after := w.changePage(t, "rolled out node by node")
-		p := testsupport.StartProbe(nodeURLs, probeTimeout)
-		r := mustUp(t, stack)
-		seen := p.Stop()
-		r.expectSteps(t, map[string]string{typeImage: "update", typeRegistryImage: "replace", typeService: "update", typeCommand: "replace,replace"}) // the rollout gate and the smoke check
-		t.Logf("probe during the rolling update: %d requests, %d retried on the other node, %d failed", seen.Requests, seen.Retried, seen.Failed)
-		if seen.Failed > 0 {
-			t.Errorf("%d requests failed on both nodes during the rolling update: %q", seen.Failed, seen.Failures)
-		}
-		if seen.Requests < 10 {
-			t.Errorf("the probe made only %d requests: it did not watch the update", seen.Requests)
-		}
-		for _, u := range nodeURLs {
-			expectPage(t, u, after, "after the rolling update")
-		}
-	})
+// expectNoFailedRequest fails if a request the probe made failed on both nodes during what.
+func expectNoFailedRequest(t *testing.T, seen testsupport.ProbeResult, what string) {
+	t.Helper()
+	t.Logf("probe during the %s: %d requests, %d retried on the other node, %d failed", what, seen.Requests, seen.Retried, seen.Failed)
+	if seen.Failed > 0 {
+		t.Errorf("%d requests failed on both nodes during the %s: %q", seen.Failed, what, seen.Failures)
+	}
+}
 
-	step("no-op up changes nothing", func(t *testing.T) {
-		if r := up(t, stack, optup.ExpectNoChanges()); r.err != nil {
-			// Show which inputs the provider reads back differently.
-			_, _ = stack.Preview(ctx, optpreview.Diff(), optpreview.ProgressStreams(testWriter{t}))
-			t.Fatalf("no-op up: %v", r.err)
-		}
-	})
+func (l *swarmLife) firstUp(t *testing.T) {
+	r := mustUp(t, l.stack)
+	l.serviceName = r.out("serviceName")
+	if l.serviceName != runningName(l.stack.Name) || r.out("replicas") != "2" || r.out("url") != l.nodeURLs[0] {
+		t.Errorf("outputs serviceName %q replicas %q url %q", l.serviceName, r.out("replicas"), r.out("url"))
+	}
+	image := expectPushed(t, l.reg, swarmRepository, "v1", r.out("imageRef"))
+	for _, n := range l.sw.Nodes {
+		expectTask(t, n, l.serviceName, image)
+	}
+	l.expectSiteOnEveryNode(t, "after the first up")
+}
 
-	step("a rollout that never gets healthy is rolled back", func(t *testing.T) {
-		served, err := servedPage(nodeURLs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		before, _, err := sw.Manager.Engine.ServiceInspectWithRaw(ctx, serviceName, swarm.ServiceInspectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The same page, but /healthz fails: every new task stays unhealthy.
-		conf := filepath.Join(appFolder, "nginx.conf")
-		good, err := os.ReadFile(conf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		broken := strings.Replace(string(good), `return 200 "ok\n";`, `return 500 "broken\n";`, 1)
-		if broken == string(good) {
-			t.Fatal("nginx.conf has no /healthz answer to break")
-		}
-		if err := os.WriteFile(conf, []byte(broken), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		p := testsupport.StartProbe(nodeURLs, probeTimeout)
-		r := up(t, stack)
-		seen := p.Stop()
-		t.Logf("probe during the failed rollout: %d requests, %d retried on the other node, %d failed", seen.Requests, seen.Retried, seen.Failed)
-		// The provider says "service rollback completed: update rolled back due to failure …"
-		// or "service rollback completed: rollback completed", depending on Swarm's message.
-		if r.err == nil || !strings.Contains(r.allOutput(), "rollback completed") {
-			t.Errorf("up of a build whose healthcheck never passes did not fail saying it was rolled back: %v", r.err)
-		}
-		after, _, err := sw.Manager.Engine.ServiceInspectWithRaw(ctx, serviceName, swarm.ServiceInspectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after.UpdateStatus == nil || !strings.HasPrefix(string(after.UpdateStatus.State), "rollback") {
-			t.Errorf("Swarm did not roll the service back: update status %+v", after.UpdateStatus)
-		}
-		if got, want := after.Spec.TaskTemplate.ContainerSpec.Image, before.Spec.TaskTemplate.ContainerSpec.Image; got != want {
-			t.Errorf("the service runs %s after the rollback, want the old %s", got, want)
-		}
-		if seen.Failed > 0 {
-			t.Errorf("%d requests failed on both nodes during the failed rollout: %q", seen.Failed, seen.Failures)
-		}
-		for _, u := range nodeURLs {
-			expectPage(t, u, served, "after the rollback")
-		}
+func (l *swarmLife) rollingUpdate(t *testing.T) {
+	_, after := changePage(t, l.ws, "rolled out node by node")
+	p := testsupport.StartProbe(l.nodeURLs, probeTimeout)
+	r := mustUp(t, l.stack)
+	seen := p.Stop()
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace", testsupport.TypeService: "update", testsupport.TypeCommand: "replace,replace"}) // the rollout gate and the smoke check
+	expectNoFailedRequest(t, seen, "rolling update")
+	if seen.Requests < 10 {
+		t.Errorf("the probe made only %d requests: it did not watch the update", seen.Requests)
+	}
+	l.expectPageOnEveryNode(t, after, "after the rolling update")
+}
 
+func (l *swarmLife) noOpUp(t *testing.T) {
+	if r := up(t, l.stack, optup.ExpectNoChanges()); r.err != nil {
+		// Show which inputs the provider reads back differently.
+		_, _ = l.stack.Preview(l.ctx, optpreview.Diff(), optpreview.ProgressStreams(testWriter{t}))
+		t.Fatalf("no-op up: %v", r.err)
+	}
+}
+
+func (l *swarmLife) unhealthyRolloutRolledBack(t *testing.T) {
+	served, err := servedPage(l.nodeURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.inspectService(t)
+	restore := l.breakHealthcheck(t)
+	p := testsupport.StartProbe(l.nodeURLs, probeTimeout)
+	r := up(t, l.stack)
+	seen := p.Stop()
+	// The provider says "service rollback completed: update rolled back due to failure …"
+	// or "service rollback completed: rollback completed", depending on Swarm's message.
+	if r.err == nil || !strings.Contains(r.allOutput(), "rollback completed") {
+		t.Errorf("up of a build whose healthcheck never passes did not fail saying it was rolled back: %v", r.err)
+	}
+	after := l.inspectService(t)
+	if after.UpdateStatus == nil || !strings.HasPrefix(string(after.UpdateStatus.State), "rollback") {
+		t.Errorf("Swarm did not roll the service back: update status %+v", after.UpdateStatus)
+	}
+	if got, want := after.Spec.TaskTemplate.ContainerSpec.Image, before.Spec.TaskTemplate.ContainerSpec.Image; got != want {
+		t.Errorf("the service runs %s after the rollback, want the old %s", got, want)
+	}
+	expectNoFailedRequest(t, seen, "failed rollout")
+	l.expectPageOnEveryNode(t, served, "after the rollback")
+
+	restore()
+	mustUp(t, l.stack)
+	l.expectSiteOnEveryNode(t, "after the fix")
+}
+
+func (l *swarmLife) inspectService(t *testing.T) swarm.Service {
+	t.Helper()
+	service, _, err := l.sw.Manager.Engine.ServiceInspectWithRaw(l.ctx, l.serviceName, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return service
+}
+
+// breakHealthcheck makes /healthz of the workspace's app fail, the page unchanged, so
+// every new task stays unhealthy; it returns what puts the good config back.
+func (l *swarmLife) breakHealthcheck(t *testing.T) (restore func()) {
+	t.Helper()
+	conf := filepath.Join(l.appFolder, "nginx.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(good), `return 200 "ok\n";`, `return 500 "broken\n";`, 1)
+	if broken == string(good) {
+		t.Fatal("nginx.conf has no /healthz answer to break")
+	}
+	if err := os.WriteFile(conf, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
 		if err := os.WriteFile(conf, good, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		mustUp(t, stack)
-		for _, u := range nodeURLs {
-			if err := testsupport.CheckSite(u, appFolder); err != nil {
-				t.Fatalf("after the fix: %v", err)
-			}
-		}
-	})
+	}
+}
 
-	step("destroy removes the service from both nodes", func(t *testing.T) {
-		if _, err := stack.Destroy(ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
-			t.Fatal(err)
+func (l *swarmLife) destroy(t *testing.T) {
+	if _, err := l.stack.Destroy(l.ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range l.sw.Nodes {
+		if err := n.Engine.WaitNoContainers(l.ctx, serviceFilter(l.serviceName), 30*time.Second); err != nil {
+			t.Fatalf("containers of the service on %s after destroy: %v", n.Name, err)
 		}
-		for _, n := range sw.Nodes {
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				left, err := n.Engine.ContainerList(ctx, container.ListOptions{All: true, Filters: serviceFilter(serviceName)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d containers of the service left on %s after destroy", len(left), n.Name)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-		}
-	})
-	t.Logf("the swarm stack's life took %s", time.Since(started).Round(time.Second))
+	}
 }
 
 func serviceFilter(service string) filters.Args {

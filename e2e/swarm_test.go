@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,16 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
 // standinBase is the offline nginx image scripts/standin-base.sh builds on the host engine.
 const standinBase = "custom-nginx-test/nginx-standin:local"
+
+// swarmPublishedPort is the port the test's service publishes on every node, in host mode.
+const swarmPublishedPort = 8080
 
 // TestTwoNodeSwarm builds a real two-node swarm (two engines in network namespaces of their
 // own), pushes an image from the manager to the test registry and runs it as a global
@@ -31,6 +33,40 @@ func TestTwoNodeSwarm(t *testing.T) {
 	host := testsupport.RequireEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	img := swarmTestImage(ctx, t, host)
+	reg, err := testsupport.StartRegistry("swarm", "e2e-"+randomHex(t, 16))
+	if err != nil {
+		testsupport.Unavailable(t, err.Error(), "apt-get install -y docker-registry")
+	}
+	t.Cleanup(reg.Stop)
+	s := testsupport.StartSwarm(t, reg)
+
+	checkOneManagerAllReady(ctx, t, s)
+	byDigest := pushFromManager(ctx, t, s, host, reg, img)
+	worker := s.Nodes[1]
+	if _, err := worker.Engine.ImageInspect(ctx, byDigest); err == nil {
+		t.Fatalf("worker %s already has %s before the service runs", worker.Name, byDigest)
+	}
+	serviceID, remove := createGlobalService(ctx, t, s.Manager.Engine, reg, byDigest)
+	waitTaskOnEveryNode(ctx, t, s, serviceID)
+	if _, err := worker.Engine.ImageInspect(ctx, byDigest); err != nil {
+		t.Errorf("worker %s runs the task but has no %s: %v", worker.Name, byDigest, err)
+	}
+	checkEveryNodeAnswers(t, s)
+
+	remove()
+	// The tasks' containers go with the service.
+	for _, n := range s.Nodes {
+		if err := n.Engine.WaitNoContainers(ctx, filters.NewArgs(), 60*time.Second); err != nil {
+			t.Errorf("node %s, once the service was removed: %v", n.Name, err)
+		}
+	}
+}
+
+// swarmTestImage is the nginx image the swarm runs: $TEST_BASE_IMAGE, else the stand-in;
+// it must be on the host engine.
+func swarmTestImage(ctx context.Context, t *testing.T, host *testsupport.Engine) string {
+	t.Helper()
 	img := os.Getenv(testsupport.BaseImageEnv)
 	if img == "" {
 		img = standinBase
@@ -38,14 +74,12 @@ func TestTwoNodeSwarm(t *testing.T) {
 	if _, err := host.ImageInspect(ctx, img); err != nil {
 		testsupport.Unavailable(t, "no image "+img+" on the host engine", "run scripts/standin-base.sh")
 	}
-	reg, err := testsupport.StartRegistry("swarm", "e2e-"+randomHex(t, 16))
-	if err != nil {
-		testsupport.Unavailable(t, err.Error(), "apt-get install -y docker-registry")
-	}
-	t.Cleanup(reg.Stop)
+	return img
+}
 
-	s := testsupport.StartSwarm(t, reg)
-
+// checkOneManagerAllReady checks that the manager sees two ready nodes, one of them a manager.
+func checkOneManagerAllReady(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
+	t.Helper()
 	nodes, err := s.Manager.Engine.NodeList(ctx, swarm.NodeListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -62,9 +96,12 @@ func TestTwoNodeSwarm(t *testing.T) {
 	if len(nodes) != 2 || managers != 1 {
 		t.Fatalf("%d nodes with %d managers, want 2 with 1", len(nodes), managers)
 	}
+}
 
-	// Only the manager gets the image from the host; it pushes it, and the worker has
-	// nothing but the registry to get it from.
+// pushFromManager gives img to the manager alone, which pushes it to reg, and returns the
+// pushed image's reference by digest: the worker has nothing but the registry to get it from.
+func pushFromManager(ctx context.Context, t *testing.T, s *testsupport.Swarm, host *testsupport.Engine, reg *testsupport.Registry, img string) string {
+	t.Helper()
 	mgr := s.Manager.Engine
 	if err := s.Manager.LoadImageFrom(ctx, host, img); err != nil {
 		t.Fatal(err)
@@ -78,27 +115,28 @@ func TestTwoNodeSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatalf("push from the manager: %v", err)
 	}
-	byDigest := s.RegistryAddr + "/e2e/swarm-nginx@" + digest
-	worker := s.Nodes[1]
-	if _, err := worker.Engine.ImageInspect(ctx, byDigest); err == nil {
-		t.Fatalf("worker %s already has %s before the service runs", worker.Name, byDigest)
-	}
+	return s.RegistryAddr + "/e2e/swarm-nginx@" + digest
+}
 
-	encodedAuth, err := registry.EncodeAuthConfig(auth)
+// createGlobalService runs image as a global service with reg's credentials, publishing
+// swarmPublishedPort in host mode, and returns its ID and a remove that the test's cleanup
+// also calls (once in all).
+func createGlobalService(ctx context.Context, t *testing.T, mgr *testsupport.Engine, reg *testsupport.Registry, image string) (id string, remove func()) {
+	t.Helper()
+	encodedAuth, err := registry.EncodeAuthConfig(reg.Auth())
 	if err != nil {
 		t.Fatal(err)
 	}
-	const publishedPort = 8080
 	created, err := mgr.ServiceCreate(ctx, swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: "swarm-nginx"},
 		Mode:        swarm.ServiceMode{Global: &swarm.GlobalService{}},
 		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{Image: byDigest},
+			ContainerSpec: &swarm.ContainerSpec{Image: image},
 		},
 		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{
 			Protocol:      swarm.PortConfigProtocolTCP,
 			TargetPort:    80,
-			PublishedPort: publishedPort,
+			PublishedPort: swarmPublishedPort,
 			// The routing mesh needs IPVS, which this kernel may lack: each node publishes
 			// its own task's port.
 			PublishMode: swarm.PortConfigPublishModeHost,
@@ -107,9 +145,9 @@ func TestTwoNodeSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("service %.12s of %s created (warnings %q)", created.ID, byDigest, created.Warnings)
+	t.Logf("service %.12s of %s created (warnings %q)", created.ID, image, created.Warnings)
 	removed := false
-	remove := func() {
+	remove = func() {
 		if !removed {
 			removed = true
 			if err := mgr.ServiceRemove(context.Background(), created.ID); err != nil {
@@ -118,38 +156,42 @@ func TestTwoNodeSwarm(t *testing.T) {
 		}
 	}
 	t.Cleanup(remove)
+	return created.ID, remove
+}
 
-	// A running task on every node.
+// waitTaskOnEveryNode waits, as the program's rollout check does, until the service's
+// rollout is over, and checks that a task of it then runs on every node.
+func waitTaskOnEveryNode(ctx context.Context, t *testing.T, s *testsupport.Swarm, service string) {
+	t.Helper()
 	began := time.Now()
-	for {
-		tasks, err := mgr.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", created.ID))})
-		if err != nil {
-			t.Fatal(err)
+	msg, err := rollout.Wait(ctx, s.Manager.Engine, service, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("tasks not running on both nodes after %s: %v", time.Since(began).Round(time.Second), err)
+	}
+	t.Log(msg)
+	state, err := rollout.Read(ctx, s.Manager.Engine, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := map[string]bool{}
+	for _, task := range state.Tasks {
+		if task.Have == swarm.TaskStateRunning && task.Desired == swarm.TaskStateRunning {
+			running[task.Node] = true
 		}
-		running := map[string]bool{}
-		var states []string
-		for _, task := range tasks {
-			states = append(states, string(task.Status.State)+" "+task.Status.Err)
-			if task.Status.State == swarm.TaskStateRunning && task.DesiredState == swarm.TaskStateRunning {
-				running[task.NodeID] = true
-			}
+	}
+	for _, n := range s.Nodes {
+		if !running[n.ID] {
+			t.Fatalf("no task runs on node %s once the rollout is over: %+v", n.Name, state.Tasks)
 		}
-		if running[s.Nodes[0].ID] && running[s.Nodes[1].ID] {
-			break
-		}
-		if ctx.Err() != nil || time.Since(began) > 2*time.Minute {
-			t.Fatalf("tasks not running on both nodes after %s: %q", time.Since(began).Round(time.Second), states)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("a task runs on each node %s after the service was created", time.Since(began).Round(time.Millisecond))
-	if _, err := worker.Engine.ImageInspect(ctx, byDigest); err != nil {
-		t.Errorf("worker %s runs the task but has no %s: %v", worker.Name, byDigest, err)
-	}
+}
 
-	// Each node answers on its own address.
+// checkEveryNodeAnswers checks that each node serves nginx's page on its own address.
+func checkEveryNodeAnswers(t *testing.T, s *testsupport.Swarm) {
+	t.Helper()
 	for _, n := range s.Nodes {
-		url := s.NodeURL(n, publishedPort)
+		url := s.NodeURL(n, swarmPublishedPort)
 		if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
 			t.Fatalf("node %s: %v", n.Name, err)
 		}
@@ -163,30 +205,5 @@ func TestTwoNodeSwarm(t *testing.T) {
 			t.Errorf("node %s at %s answered %d %q", n.Name, url, resp.StatusCode, body)
 		}
 		t.Logf("node %s answers at %s", n.Name, url)
-	}
-
-	remove()
-	// The tasks' containers go with the service.
-	for _, n := range s.Nodes {
-		if err := waitNoContainers(ctx, n.Engine, 60*time.Second); err != nil {
-			t.Errorf("node %s: %v", n.Name, err)
-		}
-	}
-}
-
-func waitNoContainers(ctx context.Context, e *testsupport.Engine, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		list, err := e.ContainerList(ctx, container.ListOptions{All: true})
-		if err != nil {
-			return err
-		}
-		if len(list) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d containers left %s after the service was removed", len(list), limit)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

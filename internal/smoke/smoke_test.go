@@ -1,5 +1,5 @@
 // The checker is tested against the host's real nginx, the server it will face. An
-// external test package: testsupport imports site, which will import smoke.
+// external test package: testsupport imports site, which imports smoke.
 package smoke_test
 
 import (
@@ -33,19 +33,6 @@ func sha256hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// hostNginx is the host's nginx binary, or a skip (a failure under CI) saying how to get it.
-func hostNginx(t *testing.T) string {
-	t.Helper()
-	if bin, err := exec.LookPath("nginx"); err == nil {
-		return bin
-	}
-	bin := "/usr/sbin/nginx"
-	if _, err := os.Stat(bin); err != nil {
-		testsupport.Unavailable(t, "no nginx on this machine", "apt-get install -y nginx-light")
-	}
-	return bin
-}
-
 // nginxSite is an nginx config for 127.0.0.1:port serving page at / and otherPage at
 // /other.html; /e404 and /e500 answer those statuses with page as their body, and /sub
 // redirects to /sub/, which serves page.
@@ -56,7 +43,7 @@ type nginxSite struct {
 
 func newNginxSite(t *testing.T) *nginxSite {
 	t.Helper()
-	bin := hostNginx(t)
+	bin := testsupport.HostNginx(t)
 	dir := t.TempDir()
 	html := filepath.Join(dir, "html")
 	for name, body := range map[string]string{

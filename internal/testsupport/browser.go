@@ -140,11 +140,15 @@ func StartBrowser(t testing.TB) context.Context {
 	if err != nil {
 		Unavailable(t, err.Error(), "apt-get install -y chromium")
 	}
+	tmp := browserTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), BrowserTimeout)
 	t.Cleanup(cancel)
 	var output lockedBuffer
 	opts := slices.Concat(chromedp.DefaultExecAllocatorOptions[:], []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
+		// Its own temp files (the profile's singleton socket, which it leaves behind in
+		// /tmp) go where the test removes them.
+		chromedp.Env("TMPDIR=" + tmp),
 		chromedp.Headless,
 		chromedp.NoSandbox, // tests run as root, where Chromium's sandbox refuses to start
 		chromedp.DisableGPU,
@@ -163,6 +167,29 @@ func StartBrowser(t testing.TB) context.Context {
 		}
 	})
 	return browser
+}
+
+// browserTempDir is a directory for the browser's temp files, removed once the browser
+// has gone: its cleanup is registered before the browser's, so it runs after them.
+func browserTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "custom-nginx-browser-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Child processes of the browser may still write for a moment after it exited.
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if err = os.RemoveAll(dir); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Logf("leaving the browser's temp files in %s: %v", dir, err)
+		}
+	})
+	return dir
 }
 
 // PageVisit is what one load of a page showed.
@@ -261,56 +288,103 @@ func Visit(browser context.Context, pageURL string, vp Viewport, inject string) 
 	tab, cancel := chromedp.NewContext(browser)
 	defer cancel()
 
-	v := &PageVisit{URL: pageURL}
-	var mu sync.Mutex
-	record := func(list *[]ConsoleEntry, e ConsoleEntry) {
-		mu.Lock()
-		defer mu.Unlock()
-		*list = append(*list, e)
-	}
+	console := &consoleRecorder{}
 	// Listen, not Events: events that arrive before a command's reply are seen before it
 	// returns, so nothing the page logged during the load is missed.
-	err := chromedp.Listen(tab, func(ev any) {
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			switch ev.Type {
-			case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeAssert:
-				record(&v.Errors, ConsoleEntry{Kind: "console." + string(ev.Type), Text: argsText(ev.Args)})
-			case runtime.ConsoleAPICalledTypeWarning:
-				record(&v.Warnings, ConsoleEntry{Kind: "console.warn", Text: argsText(ev.Args)})
-			}
-		case *runtime.EventExceptionThrown:
-			d := ev.ExceptionDetails
-			if d == nil {
-				record(&v.Errors, ConsoleEntry{Kind: "uncaught exception", Text: "(no details)"})
-				return
-			}
-			text := d.Text
-			if d.Exception != nil {
-				text += " " + d.Exception.Description
-			}
-			record(&v.Errors, ConsoleEntry{Kind: "uncaught exception", Text: text})
-		case *log.EventEntryAdded:
-			// CSP violations and failed subresource loads arrive here.
-			e := ev.Entry
-			if e == nil {
-				return // nothing to report; Listen's func must not panic
-			}
-			switch e.Level {
-			case log.EntryLevelError:
-				record(&v.Errors, ConsoleEntry{Kind: "browser log error", Source: string(e.Source), URL: e.URL, Text: e.Text})
-			case log.EntryLevelWarning:
-				record(&v.Warnings, ConsoleEntry{Kind: "browser log warning", Source: string(e.Source), URL: e.URL, Text: e.Text})
-			}
-		case *network.EventLoadingFailed:
-			// A blocked or broken subresource, such as the stylesheet.
-			record(&v.Errors, ConsoleEntry{Kind: "load failed", Text: fmt.Sprintf("%s of a %s (blocked: %q)", ev.ErrorText, ev.Type, ev.BlockedReason)})
-		}
-	})
-	if err != nil {
+	if err := chromedp.Listen(tab, console.record); err != nil {
 		return nil, err
 	}
-	err = chromedp.Do(tab,
+	if err := prepareTab(tab, vp); err != nil {
+		return nil, err
+	}
+	resp, err := chromedp.Run(tab, chromedp.NavigateResponse(pageURL))
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", pageURL, err)
+	}
+	v := &PageVisit{URL: pageURL, Status: resp.Status}
+	if inject != "" {
+		if err := injectInto(tab, pageURL, inject); err != nil {
+			return nil, err
+		}
+	}
+	if err := readPageState(tab, v); err != nil {
+		return nil, err
+	}
+	if v.Screenshot, err = chromedp.Run(tab, chromedp.FullScreenshot(100)); err != nil {
+		return nil, fmt.Errorf("screenshot of %s: %w", pageURL, err)
+	}
+	// Read last: the screenshot's frame has given queued violation events time to fire.
+	if v.CSPViolations, err = chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__cspViolations || ['listener missing: the check would be blind']`)); err != nil {
+		return nil, fmt.Errorf("reading CSP violations of %s: %w", pageURL, err)
+	}
+	v.Errors, v.Warnings = console.entries()
+	return v, nil
+}
+
+// consoleRecorder keeps what a tab's console and browser log say, as chromedp's
+// goroutines deliver it.
+type consoleRecorder struct {
+	mu               sync.Mutex
+	errors, warnings []ConsoleEntry
+}
+
+func (r *consoleRecorder) add(list *[]ConsoleEntry, e ConsoleEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*list = append(*list, e)
+}
+
+// entries is what was recorded so far.
+func (r *consoleRecorder) entries() (errors, warnings []ConsoleEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.errors), slices.Clone(r.warnings)
+}
+
+// record is the tab's event listener: errors and warnings of the console, uncaught
+// exceptions, browser log entries and failed loads.
+func (r *consoleRecorder) record(ev any) {
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		switch ev.Type {
+		case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeAssert:
+			r.add(&r.errors, ConsoleEntry{Kind: "console." + string(ev.Type), Text: argsText(ev.Args)})
+		case runtime.ConsoleAPICalledTypeWarning:
+			r.add(&r.warnings, ConsoleEntry{Kind: "console.warn", Text: argsText(ev.Args)})
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		if d == nil {
+			r.add(&r.errors, ConsoleEntry{Kind: "uncaught exception", Text: "(no details)"})
+			return
+		}
+		text := d.Text
+		if d.Exception != nil {
+			text += " " + d.Exception.Description
+		}
+		r.add(&r.errors, ConsoleEntry{Kind: "uncaught exception", Text: text})
+	case *log.EventEntryAdded:
+		// CSP violations and failed subresource loads arrive here.
+		e := ev.Entry
+		if e == nil {
+			return // nothing to report; Listen's func must not panic
+		}
+		switch e.Level {
+		case log.EntryLevelError:
+			r.add(&r.errors, ConsoleEntry{Kind: "browser log error", Source: string(e.Source), URL: e.URL, Text: e.Text})
+		case log.EntryLevelWarning:
+			r.add(&r.warnings, ConsoleEntry{Kind: "browser log warning", Source: string(e.Source), URL: e.URL, Text: e.Text})
+		}
+	case *network.EventLoadingFailed:
+		// A blocked or broken subresource, such as the stylesheet.
+		r.add(&r.errors, ConsoleEntry{Kind: "load failed", Text: fmt.Sprintf("%s of a %s (blocked: %q)", ev.ErrorText, ev.Type, ev.BlockedReason)})
+	}
+}
+
+// prepareTab turns on the browser log and the CSP listener for every document of the
+// tab, and sets its viewport.
+func prepareTab(tab context.Context, vp Viewport) error {
+	return chromedp.Do(tab,
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			// Enabled by chromedp already; enabled here too so CSP reports cannot silently stop.
 			if _, err := cdp.Call(ctx, t, log.Enable, cdp.Empty{}); err != nil {
@@ -321,25 +395,20 @@ func Visit(browser context.Context, pageURL string, vp Viewport, inject string) 
 		}),
 		viewportAction(vp),
 	)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := chromedp.Run(tab, chromedp.NavigateResponse(pageURL))
-	if err != nil {
-		return nil, fmt.Errorf("loading %s: %w", pageURL, err)
-	}
-	v.Status = resp.Status
+}
 
-	if inject != "" {
-		if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](inject)); err != nil {
-			return nil, fmt.Errorf("injecting into %s: %w", pageURL, err)
-		}
-		// Violation reports and the timer's exception arrive asynchronously.
-		if err := chromedp.Do(tab, chromedp.Sleep(300*time.Millisecond)); err != nil {
-			return nil, err
-		}
+// injectInto runs script in the loaded page and waits for what it set off to be reported.
+func injectInto(tab context.Context, pageURL, script string) error {
+	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](script)); err != nil {
+		return fmt.Errorf("injecting into %s: %w", pageURL, err)
 	}
+	// Violation reports and the timer's exception arrive asynchronously.
+	return chromedp.Do(tab, chromedp.Sleep(300*time.Millisecond))
+}
 
+// readPageState fills in v what the loaded page reports of itself: its ready state, the
+// body's computed style, its widths, and whether an inline script ran.
+func readPageState(tab context.Context, v *PageVisit) error {
 	type state struct {
 		ReadyState               string
 		Background, Color        string
@@ -356,24 +425,11 @@ func Visit(browser context.Context, pageURL string, vp Viewport, inject string) 
 		};
 	})()`))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", pageURL, err)
+		return fmt.Errorf("reading %s: %w", v.URL, err)
 	}
 	v.ReadyState, v.Style = s.ReadyState, PageStyle{Background: s.Background, Color: s.Color}
 	v.ScrollWidth, v.ClientWidth, v.InlineScriptRan = s.ScrollWidth, s.ClientWidth, s.InlineScriptRan
-
-	if v.Screenshot, err = chromedp.Run(tab, chromedp.FullScreenshot(100)); err != nil {
-		return nil, fmt.Errorf("screenshot of %s: %w", pageURL, err)
-	}
-	// Read last: the screenshot's frame has given queued violation events time to fire.
-	violations, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__cspViolations || ['listener missing: the check would be blind']`))
-	if err != nil {
-		return nil, fmt.Errorf("reading CSP violations of %s: %w", pageURL, err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	v.CSPViolations = violations
-	v.Errors, v.Warnings = slices.Clone(v.Errors), slices.Clone(v.Warnings)
-	return v, nil
+	return nil
 }
 
 func viewportAction(vp Viewport) chromedp.Action[chromedp.Void] {

@@ -1,5 +1,8 @@
-// Package testsupport starts and drives what the engine tests and the benchmarks need:
-// the Docker engine (official Go client), a real registry, and checks of the served site.
+// Package testsupport is what the tests and the benchmarks share: the real things they run
+// against (the Docker engine through its official Go client, a registry, a two-node swarm
+// in network namespaces, the host's nginx, headless Chromium, TCP forwarding), the project
+// copied into a workspace with its stacks, config and Pulumi mocks, and checks of the
+// served site, once (CheckSite) or throughout a change (Probe), and of what a run leaves.
 package testsupport
 
 import (
@@ -12,6 +15,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +116,9 @@ type AppBuild struct {
 }
 
 // BuildApp builds the context as the stack does by default (the engine's own platform, the
-// base build arg), tags it, and returns the image ID.
+// base build arg), tags it, and returns the image ID. It leaves only the tagged image and its
+// ancestors: the images it made for the config-check stage, or for a build that failed, go.
+// A failed build's error ends with the output of the step that failed.
 func (e *Engine) BuildApp(ctx context.Context, b AppBuild) (string, error) {
 	appDir, tag, base := b.Dir, b.Tag, b.Base
 	excludes, err := dockerignore(appDir)
@@ -125,10 +132,20 @@ func (e *Engine) BuildApp(ctx context.Context, b AppBuild) (string, error) {
 		return "", err
 	}
 	defer tarball.Close()
+	server, err := e.ServerVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	// BuildKit sets BUILDPLATFORM itself; the classic builder does not (engine 20.10).
+	buildPlatform := server.Os + "/" + server.Arch
+	before, err := e.imageIDs(ctx) // stack.go
+	if err != nil {
+		return "", err
+	}
 	resp, err := e.ImageBuild(ctx, tarball, build.ImageBuildOptions{
 		Tags:        []string{tag},
 		NoCache:     b.NoCache,
-		BuildArgs:   map[string]*string{site.BaseImageArg: &base},
+		BuildArgs:   map[string]*string{site.BaseImageArg: &base, BuildPlatformArg: &buildPlatform},
 		Remove:      true,
 		ForceRemove: true,
 		// The classic builder: the engine API offers BuildKit only through a session.
@@ -138,14 +155,75 @@ func (e *Engine) BuildApp(ctx context.Context, b AppBuild) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
-		return "", fmt.Errorf("building %s on %s: %w", appDir, base, err)
+	var out buildOutput
+	buildErr := jsonmessage.DisplayJSONMessagesStream(resp.Body, &out, 0, false, nil)
+	var id string
+	if buildErr == nil {
+		var inspect image.InspectResponse
+		if inspect, buildErr = e.ImageInspect(ctx, tag); buildErr == nil {
+			id = inspect.ID
+		}
 	}
-	inspect, err := e.ImageInspect(ctx, tag)
-	if err != nil {
-		return "", err
+	e.removeStepImages(ctx, out.steps(), before, id)
+	if buildErr != nil {
+		return "", fmt.Errorf("building %s on %s: %w\n%s", appDir, base, buildErr, out.lastStep())
 	}
-	return inspect.ID, nil
+	return id, nil
+}
+
+// BuildPlatformArg is the build arg the Dockerfile's config-check stage runs on.
+const BuildPlatformArg = "BUILDPLATFORM"
+
+// removeStepImages removes the images a classic build made (steps, the short IDs it printed
+// for steps it did not take from the cache) that were not there before it, except keep and
+// its ancestors; newest first, so each goes before its parent.
+func (e *Engine) removeStepImages(ctx context.Context, steps []string, before map[string]bool, keep string) {
+	kept := map[string]bool{}
+	if keep != "" {
+		if history, err := e.ImageHistory(ctx, keep); err == nil {
+			for _, h := range history {
+				kept[h.ID] = true
+			}
+		}
+	}
+	for _, short := range slices.Backward(steps) {
+		inspect, err := e.ImageInspect(ctx, short)
+		if err != nil || before[inspect.ID] || kept[inspect.ID] || len(inspect.RepoTags) > 0 {
+			continue
+		}
+		_, _ = e.ImageRemove(ctx, inspect.ID, image.RemoveOptions{PruneChildren: true})
+	}
+}
+
+// buildOutput is the text a classic build prints.
+type buildOutput struct{ strings.Builder }
+
+// stepImage is the line with which the classic builder names the image a step left.
+var stepImage = regexp.MustCompile(`^ ---> ([0-9a-f]{12})$`)
+
+// steps is the short IDs of the images the build's steps made, in order; an image taken from
+// the cache (the line before says "Using cache") is not one of them.
+func (o *buildOutput) steps() []string {
+	var ids []string
+	lines := strings.Split(o.String(), "\n")
+	for i, line := range lines {
+		if m := stepImage.FindStringSubmatch(line); m != nil && (i == 0 || !strings.HasSuffix(lines[i-1], "Using cache")) {
+			ids = append(ids, m[1])
+		}
+	}
+	return ids
+}
+
+// colour is the escape with which the classic builder colours what a step wrote to stderr.
+var colour = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// lastStep is the output from the last step's line on: for a failed build, what failed.
+func (o *buildOutput) lastStep() string {
+	text := colour.ReplaceAllString(o.String(), "")
+	if i := strings.LastIndex(text, "\nStep "); i >= 0 {
+		text = text[i+1:]
+	}
+	return strings.TrimSpace(text)
 }
 
 func dockerignore(dir string) ([]string, error) {

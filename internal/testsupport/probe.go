@@ -12,7 +12,6 @@ import (
 // deployment changes: every Interval it fetches the next URL in turn and, when that fails,
 // retries once on the one after (with a single URL, the same one again).
 type Probe struct {
-	urls []string
 	done chan struct{}
 	wg   sync.WaitGroup
 	res  ProbeResult
@@ -32,7 +31,7 @@ const ProbeInterval = 20 * time.Millisecond
 // StartProbe starts probing urls; each try waits at most timeout for the whole answer. It
 // stops by itself after 10 minutes.
 func StartProbe(urls []string, timeout time.Duration) *Probe {
-	p := &Probe{urls: urls, done: make(chan struct{})}
+	p := &Probe{done: make(chan struct{})}
 	// A new connection for every try, as separate visitors make.
 	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(u string) error {

@@ -59,7 +59,8 @@ type Swarm struct {
 	StartTime    time.Duration // how long StartSwarm took
 
 	dir       string
-	suffix    string
+	suffix    string   // names what the swarm makes on the host: see swarmBridgeName and the like
+	prefix    string   // of Subnet, with its trailing dot: 10.213.7.
 	veths     []string // host ends
 	iptRule   []string // the FORWARD rule added, without -I/-D
 	relays    []*Forwarder
@@ -101,6 +102,8 @@ func requireSwarmTools(t testing.TB) {
 	}
 }
 
+// start builds the swarm step by step; whatever a step made before an error, teardown
+// removes.
 func (s *Swarm) start(t testing.TB, reg *Registry) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -110,27 +113,53 @@ func (s *Swarm) start(t testing.TB, reg *Registry) error {
 	}
 	s.suffix = suffix
 	reapStaleSwarms(t)
-	if s.dir, err = os.MkdirTemp("/tmp", swarmDirPrefix); err != nil { // short: socket paths are limited to 108 bytes
+	if err := s.makeDir(); err != nil {
 		return err
 	}
-	// Who made it: a later run removes what a run killed before its cleanup (a test
-	// binary's timeout panic runs none) left behind.
-	owner, err := swarmOwner(os.Getpid())
-	if err != nil {
+	if err := s.makeBridge(); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "owner"), []byte(owner+" "+suffix+"\n"), 0o600); err != nil {
+	for i := range SwarmNodes {
+		if err := s.addNode(i, reg); err != nil {
+			return err
+		}
+	}
+	if reg != nil {
+		s.RegistryAddr = reg.Addr
+	}
+	if err := s.startEngines(ctx); err != nil {
 		return err
 	}
-	subnet, err := swarmSubnet()
-	if err != nil {
+	t.Logf("swarm: %d engines up after %s", len(s.Nodes), time.Since(s.startedAt).Round(time.Millisecond))
+	if err := s.form(ctx); err != nil {
 		return err
 	}
-	s.Subnet = subnet + "0/24"
-	s.BridgeAddr = subnet + "1"
+	return s.waitReady(ctx)
+}
 
-	// The bridge, and traffic between its ports past the host dockerd's FORWARD policy DROP.
-	s.Bridge = "cnb" + suffix
+// makeDir makes the swarm's directory and writes into it who made it: a later run
+// removes what a run killed before its cleanup (a test binary's timeout panic runs none)
+// left behind.
+func (s *Swarm) makeDir() error {
+	dir, err := os.MkdirTemp(swarmTempDir, swarmDirPrefix)
+	if err != nil {
+		return err
+	}
+	s.dir = dir
+	return writeOwnerFile(s.dir, os.Getpid(), s.suffix)
+}
+
+// makeBridge picks a free subnet and makes the bridge on it, with traffic between its
+// ports let past the host dockerd's FORWARD policy DROP.
+func (s *Swarm) makeBridge() error {
+	prefix, err := swarmSubnet()
+	if err != nil {
+		return err
+	}
+	s.prefix = prefix
+	s.Subnet = prefix + "0/24"
+	s.BridgeAddr = prefix + "1"
+	s.Bridge = swarmBridgeName(s.suffix)
 	if err := swarmRun("ip", "link", "add", s.Bridge, "type", "bridge"); err != nil {
 		s.Bridge = ""
 		return err
@@ -141,77 +170,78 @@ func (s *Swarm) start(t testing.TB, reg *Registry) error {
 	if err := swarmRun("ip", "link", "set", s.Bridge, "up"); err != nil {
 		return err
 	}
-	rule := []string{"FORWARD", "-i", s.Bridge, "-o", s.Bridge, "-j", "ACCEPT"}
+	rule := swarmForwardRule(s.Bridge)
 	if err := swarmRun("iptables", append([]string{"-w", "-I"}, rule...)...); err != nil {
 		return err
 	}
 	s.iptRule = rule
+	return nil
+}
 
-	// A namespace per node, with a veth pair to the bridge and no default route.
-	for i := range SwarmNodes {
-		n := SwarmNode{
-			Name: fmt.Sprintf("cnsw%s-%d", suffix, i),
-			Addr: subnet + strconv.Itoa(2+i),
-			dir:  filepath.Join(s.dir, strconv.Itoa(i)),
-		}
-		n.netns = "/var/run/netns/" + n.Name
-		n.Socket = "unix://" + filepath.Join(n.dir, "d.sock")
-		if err := swarmRun("ip", "netns", "add", n.Name); err != nil {
+// addNode makes node i's network namespace, with a veth pair to the bridge and no default
+// route, and its directory; with reg, it relays the registry's address on the node's own
+// loopback to the host's.
+func (s *Swarm) addNode(i int, reg *Registry) error {
+	n := SwarmNode{
+		Name: swarmNodeName(s.suffix, i),
+		Addr: s.prefix + strconv.Itoa(2+i),
+		dir:  filepath.Join(s.dir, strconv.Itoa(i)),
+	}
+	n.netns = swarmNetnsPath(n.Name)
+	n.Socket = "unix://" + filepath.Join(n.dir, "d.sock")
+	if err := swarmRun("ip", "netns", "add", n.Name); err != nil {
+		return err
+	}
+	s.Nodes = append(s.Nodes, n)
+	var st syscall.Stat_t
+	if err := syscall.Stat(n.netns, &st); err != nil {
+		return err
+	}
+	s.nsInodes[st.Ino] = true
+	host, peer := swarmVethNames(s.suffix, i)
+	if err := swarmRun("ip", "link", "add", host, "type", "veth", "peer", "name", peer); err != nil {
+		return err
+	}
+	s.veths = append(s.veths, host)
+	for _, args := range [][]string{
+		{"link", "set", host, "master", s.Bridge},
+		{"link", "set", host, "up"},
+		{"link", "set", peer, "netns", n.Name},
+		{"-n", n.Name, "link", "set", peer, "name", "eth0"},
+		{"-n", n.Name, "addr", "add", n.Addr + "/24", "dev", "eth0"},
+		{"-n", n.Name, "link", "set", "eth0", "up"},
+		{"-n", n.Name, "link", "set", "lo", "up"},
+	} {
+		if err := swarmRun("ip", args...); err != nil {
 			return err
 		}
-		s.Nodes = append(s.Nodes, n)
-		var st syscall.Stat_t
-		if err := syscall.Stat(n.netns, &st); err != nil {
-			return err
-		}
-		s.nsInodes[st.Ino] = true
-		host, peer := fmt.Sprintf("cnv%s%d", suffix, i), fmt.Sprintf("cnp%s%d", suffix, i)
-		if err := swarmRun("ip", "link", "add", host, "type", "veth", "peer", "name", peer); err != nil {
-			return err
-		}
-		s.veths = append(s.veths, host)
-		for _, args := range [][]string{
-			{"link", "set", host, "master", s.Bridge},
-			{"link", "set", host, "up"},
-			{"link", "set", peer, "netns", n.Name},
-			{"-n", n.Name, "link", "set", peer, "name", "eth0"},
-			{"-n", n.Name, "addr", "add", n.Addr + "/24", "dev", "eth0"},
-			{"-n", n.Name, "link", "set", "eth0", "up"},
-			{"-n", n.Name, "link", "set", "lo", "up"},
-		} {
-			if err := swarmRun("ip", args...); err != nil {
-				return err
-			}
-		}
-		if err := os.MkdirAll(n.dir, 0o700); err != nil {
-			return err
-		}
-		// The registry at the host's address, relayed from the node's own loopback.
-		if reg != nil {
-			l, err := listenInNetns(n.netns, reg.Addr)
-			if err != nil {
-				return fmt.Errorf("registry relay in %s: %w", n.Name, err)
-			}
-			s.relays = append(s.relays, ForwardFrom(l, "tcp", reg.Addr))
-		}
+	}
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
+		return err
 	}
 	if reg != nil {
-		s.RegistryAddr = reg.Addr
+		l, err := listenInNetns(n.netns, reg.Addr)
+		if err != nil {
+			return fmt.Errorf("registry relay in %s: %w", n.Name, err)
+		}
+		s.relays = append(s.relays, ForwardFrom(l, "tcp", reg.Addr))
 	}
+	return nil
+}
 
-	// The engines, started together.
+// startEngines starts every node's engine, all together.
+func (s *Swarm) startEngines(ctx context.Context) error {
 	errs := make([]error, len(s.Nodes))
 	var wg sync.WaitGroup
 	for i := range s.Nodes {
 		wg.Go(func() { errs[i] = s.Nodes[i].startEngine(ctx) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	t.Logf("swarm: %d engines up after %s", len(s.Nodes), time.Since(s.startedAt).Round(time.Millisecond))
+	return errors.Join(errs...)
+}
 
-	// The swarm: the first node initialises it, the others join as workers.
+// form makes the swarm: the first node initialises it, the others join as workers.
+func (s *Swarm) form(ctx context.Context) error {
 	mgr := &s.Nodes[0]
 	id, err := mgr.Engine.SwarmInit(ctx, swarm.InitRequest{
 		ListenAddr:    mgr.Addr + ":2377",
@@ -226,24 +256,31 @@ func (s *Swarm) start(t testing.TB, reg *Registry) error {
 		return err
 	}
 	for i := 1; i < len(s.Nodes); i++ {
-		n := &s.Nodes[i]
-		err := n.Engine.SwarmJoin(ctx, swarm.JoinRequest{
-			ListenAddr:    n.Addr + ":2377",
-			AdvertiseAddr: n.Addr + ":2377",
-			RemoteAddrs:   []string{mgr.Addr + ":2377"},
-			JoinToken:     info.JoinTokens.Worker,
-		})
-		if err != nil {
-			return fmt.Errorf("swarm join of %s: %w%s", n.Name, err, n.logTail())
-		}
-		nodeInfo, err := n.Engine.Info(ctx)
-		if err != nil {
+		if err := s.Nodes[i].join(ctx, mgr.Addr, info.JoinTokens.Worker); err != nil {
 			return err
 		}
-		n.ID = nodeInfo.Swarm.NodeID
 	}
 	s.Manager = *mgr
-	return s.waitReady(ctx)
+	return nil
+}
+
+// join makes the node a worker of the swarm whose manager listens at managerAddr.
+func (n *SwarmNode) join(ctx context.Context, managerAddr, token string) error {
+	err := n.Engine.SwarmJoin(ctx, swarm.JoinRequest{
+		ListenAddr:    n.Addr + ":2377",
+		AdvertiseAddr: n.Addr + ":2377",
+		RemoteAddrs:   []string{managerAddr + ":2377"},
+		JoinToken:     token,
+	})
+	if err != nil {
+		return fmt.Errorf("swarm join of %s: %w%s", n.Name, err, n.logTail())
+	}
+	info, err := n.Engine.Info(ctx)
+	if err != nil {
+		return err
+	}
+	n.ID = info.Swarm.NodeID
+	return nil
 }
 
 // waitReady waits until the manager sees every node ready.
@@ -363,22 +400,6 @@ func (n *SwarmNode) logTail() string {
 // mode, as the host reaches it.
 func (s *Swarm) NodeURL(node SwarmNode, port int) string {
 	return "http://" + net.JoinHostPort(node.Addr, strconv.Itoa(port)) + "/"
-}
-
-// LoadImage copies ref from the host's engine (DOCKER_HOST) into every node's engine: the
-// nodes have no other way to get a base image.
-func (s *Swarm) LoadImage(ctx context.Context, ref string) error {
-	host, err := ConnectEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer host.Close()
-	for _, n := range s.Nodes {
-		if err := n.LoadImageFrom(ctx, host, ref); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // LoadImageFrom copies ref from src into the node's engine, as docker save | docker load.
@@ -507,8 +528,34 @@ func (s *Swarm) removeResources(logf func(string, ...any)) []error {
 	return errs
 }
 
-// swarmDirPrefix starts the name of every swarm's directory in /tmp.
-const swarmDirPrefix = "cnsw"
+// What a swarm makes on the host is named after its suffix, by these functions alone:
+// start makes each thing under its name, and reapStaleSwarms finds a dead run's leftovers
+// under the same names.
+const (
+	swarmTempDir   = "/tmp" // short: socket paths are limited to 108 bytes
+	swarmDirPrefix = "cnsw" // starts the name of every swarm's directory in swarmTempDir
+	swarmOwnerFile = "owner"
+)
+
+// swarmBridgeName is the host bridge the nodes are attached to.
+func swarmBridgeName(suffix string) string { return "cnb" + suffix }
+
+// swarmNodeName is node i's network namespace and hostname.
+func swarmNodeName(suffix string, i int) string { return fmt.Sprintf("cnsw%s-%d", suffix, i) }
+
+// swarmNetnsPath is the file of the network namespace ip netns named name.
+func swarmNetnsPath(name string) string { return "/var/run/netns/" + name }
+
+// swarmVethNames are the host end and the node end (renamed eth0 in it) of node i's veth.
+func swarmVethNames(suffix string, i int) (host, peer string) {
+	return fmt.Sprintf("cnv%s%d", suffix, i), fmt.Sprintf("cnp%s%d", suffix, i)
+}
+
+// swarmForwardRule is the FORWARD rule that lets traffic pass between the bridge's ports,
+// without -I, -C or -D.
+func swarmForwardRule(bridge string) []string {
+	return []string{"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"}
+}
 
 // swarmOwner identifies a live process for good: its PID and its start time (PIDs recur).
 func swarmOwner(pid int) (string, error) {
@@ -527,40 +574,44 @@ func swarmOwner(pid int) (string, error) {
 	return fmt.Sprintf("%d %s", pid, f[19]), nil // starttime, field 22
 }
 
+// writeOwnerFile records in dir that process pid made the swarm of suffix: "PID
+// STARTTIME SUFFIX".
+func writeOwnerFile(dir string, pid int, suffix string) error {
+	owner, err := swarmOwner(pid)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, swarmOwnerFile), []byte(owner+" "+suffix+"\n"), 0o600)
+}
+
+// readOwnerFile reads what writeOwnerFile wrote: ok is false for a file that is not one.
+func readOwnerFile(path string) (pid int, owner, suffix string, ok bool) {
+	raw, err := os.ReadFile(path)
+	f := strings.Fields(string(raw))
+	if err != nil || len(f) != 3 {
+		return 0, "", "", false
+	}
+	if pid, err = strconv.Atoi(f[0]); err != nil {
+		return 0, "", "", false
+	}
+	return pid, f[0] + " " + f[1], f[2], true
+}
+
 // reapStaleSwarms removes the swarms whose owning test process ended without its cleanup
 // (a timeout panic, a kill): their engines got SIGTERM with it (Pdeathsig), but the
 // namespaces, links, FORWARD rule and directories stay. A swarm with a process still
 // running is left alone.
 func reapStaleSwarms(t testing.TB) {
-	dirs, _ := filepath.Glob(filepath.Join("/tmp", swarmDirPrefix+"*", "owner"))
-	for _, ownerFile := range dirs {
-		raw, err := os.ReadFile(ownerFile)
-		f := strings.Fields(string(raw))
-		if err != nil || len(f) != 3 {
+	ownerFiles, _ := filepath.Glob(filepath.Join(swarmTempDir, swarmDirPrefix+"*", swarmOwnerFile))
+	for _, ownerFile := range ownerFiles {
+		pid, owner, suffix, ok := readOwnerFile(ownerFile)
+		if !ok {
 			continue
 		}
-		pid, err := strconv.Atoi(f[0])
-		if err != nil {
-			continue
-		}
-		if live, err := swarmOwner(pid); err == nil && live == f[0]+" "+f[1] {
+		if live, err := swarmOwner(pid); err == nil && live == owner {
 			continue // its test still runs
 		}
-		suffix := f[2]
-		stale := &Swarm{dir: filepath.Dir(ownerFile), suffix: suffix, nsInodes: map[uint64]bool{}, Bridge: "cnb" + suffix}
-		for i := range SwarmNodes {
-			name := fmt.Sprintf("cnsw%s-%d", suffix, i)
-			var st syscall.Stat_t
-			if syscall.Stat("/var/run/netns/"+name, &st) == nil {
-				stale.Nodes = append(stale.Nodes, SwarmNode{Name: name})
-				stale.nsInodes[st.Ino] = true
-			}
-			stale.veths = append(stale.veths, fmt.Sprintf("cnv%s%d", suffix, i))
-		}
-		rule := []string{"FORWARD", "-i", stale.Bridge, "-o", stale.Bridge, "-j", "ACCEPT"}
-		if swarmRun("iptables", append([]string{"-w", "-C"}, rule...)...) == nil {
-			stale.iptRule = rule
-		}
+		stale := staleSwarm(filepath.Dir(ownerFile), suffix)
 		if left := stale.leftoverProcesses(); len(left) > 0 {
 			t.Logf("swarm: leaving stale swarm %s alone: pid %d still runs (%s)", stale.dir, left[0].pid, left[0].cmdline)
 			continue
@@ -568,6 +619,26 @@ func reapStaleSwarms(t testing.TB) {
 		errs := stale.removeResources(t.Logf)
 		t.Logf("swarm: removed stale swarm %s of pid %d (errors: %v)", stale.dir, pid, errs)
 	}
+}
+
+// staleSwarm is what is left of the swarm of suffix in dir, found by the names start gave it.
+func staleSwarm(dir, suffix string) *Swarm {
+	stale := &Swarm{dir: dir, suffix: suffix, nsInodes: map[uint64]bool{}, Bridge: swarmBridgeName(suffix)}
+	for i := range SwarmNodes {
+		name := swarmNodeName(suffix, i)
+		var st syscall.Stat_t
+		if syscall.Stat(swarmNetnsPath(name), &st) == nil {
+			stale.Nodes = append(stale.Nodes, SwarmNode{Name: name})
+			stale.nsInodes[st.Ino] = true
+		}
+		host, _ := swarmVethNames(suffix, i)
+		stale.veths = append(stale.veths, host)
+	}
+	rule := swarmForwardRule(stale.Bridge)
+	if swarmRun("iptables", append([]string{"-w", "-C"}, rule...)...) == nil {
+		stale.iptRule = rule
+	}
+	return stale
 }
 
 type swarmProcess struct {
@@ -708,7 +779,7 @@ func listenInNetns(nsPath, addr string) (net.Listener, error) {
 	return r.l, r.err
 }
 
-// freeSubnet picks a random 10.X.Y. prefix (X in 200-250) that no address or route of the
+// swarmSubnet picks a random 10.X.Y. prefix (X in 200-250) that no address or route of the
 // host uses, and returns it with its trailing dot.
 func swarmSubnet() (string, error) {
 	routes, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
