@@ -26,7 +26,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
@@ -111,7 +111,7 @@ func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration
 		served, healthy = append(served, s), append(healthy, h)
 	}
 	t.add("container start → first HTTP 200 of the page", stats(served), fmt.Sprintf("%d starts, hardened runtime, create+start+serve", starts))
-	t.add("container start → healthy", stats(healthy), fmt.Sprintf("healthcheck interval %s", site.Runtime.Health.Interval))
+	t.add("container start → healthy", stats(healthy), fmt.Sprintf("healthcheck interval %s", hardened.Runtime.Health.Interval))
 
 	// 3. Throughput: the project's image against the stock base serving the same page.
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -165,7 +165,7 @@ func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration
 
 // timeStart starts a hardened container and times the first 200 and healthy from the start call.
 func timeStart(ctx context.Context, e *testsupport.Engine, img string) (served, healthy time.Duration, err error) {
-	cfg, hostCfg := testsupport.ContainerConfig(site.Runtime, img, 0)
+	cfg, hostCfg := testsupport.HardenedContainer(img)
 	begin := time.Now()
 	id, url, err := e.Start(ctx, cfg, hostCfg)
 	if id != "" {
@@ -231,7 +231,7 @@ func throughput(ctx context.Context, e *testsupport.Engine, img string, hardened
 	var cfg *container.Config
 	var hostCfg *container.HostConfig
 	if hardened {
-		cfg, hostCfg = testsupport.ContainerConfig(site.Runtime, img, 0)
+		cfg, hostCfg = testsupport.HardenedContainer(img)
 	} else {
 		port := nat.Port("80/tcp")
 		cfg = &container.Config{Image: img, ExposedPorts: nat.PortSet{port: {}}}

@@ -332,12 +332,13 @@ type lifeStep struct {
 	run  func(t *testing.T)
 }
 
-// runLife runs the steps of a stack's life in order and logs how long it took. Each step
-// builds on the state the one before left: it stops at the first that fails.
-func runLife(t *testing.T, life string, steps []lifeStep) {
+// runLife runs the steps of a stack's life in order, with afterEach after each, and logs
+// how long it took. Each step builds on the state the one before left: it stops at the
+// first that fails.
+func runLife(t *testing.T, life string, afterEach func(t *testing.T), steps []lifeStep) {
 	started := time.Now()
 	for _, s := range steps {
-		if !t.Run(s.name, s.run) {
+		if !t.Run(s.name, func(t *testing.T) { s.run(t); afterEach(t) }) {
 			t.FailNow()
 		}
 	}
@@ -349,10 +350,11 @@ func runLife(t *testing.T, life string, steps []lifeStep) {
 // checked after each; then a second stack beside it, and destroy.
 func TestAcceptance(t *testing.T) {
 	l := newStackLife(t)
-	runLife(t, "the stack's life", []lifeStep{
+	runLife(t, "the stack's life", func(t *testing.T) { expectNoThrowaway(t, l.engine) }, []lifeStep{
 		{"first up", l.firstUp},
 		{"no-op up changes nothing", l.noOpUp},
 		{"page change", l.pageChange},
+		{"a bad change leaves the site serving", l.badChangesKeepTheSiteUp},
 		{"the password is stored only encrypted", l.passwordStoredEncrypted},
 		{"hostPort changed", l.hostPortChanged},
 		{"imageTag changed", l.imageTagChanged},
@@ -443,7 +445,7 @@ func (l *stackLife) moveTo(port int) { l.port, l.url = port, localURL(port) }
 
 func (l *stackLife) firstUp(t *testing.T) {
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "create", testsupport.TypeRegistryImage: "create", testsupport.TypeContainer: "create", testsupport.TypeCommand: "create"})
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "create", testsupport.TypeRegistryImage: "create", testsupport.TypeContainer: "create", testsupport.TypeCommand: "create,create"}) // the preflight and the smoke check
 	if r.out("url") != l.url || r.out("repoUrl") != l.reg.Addr+"/"+acceptanceRepository || r.out("containerName") != l.containerName() {
 		t.Errorf("outputs url %q repoUrl %q containerName %q", r.out("url"), r.out("repoUrl"), r.out("containerName"))
 	}
@@ -472,7 +474,7 @@ func (l *stackLife) pageChange(t *testing.T) {
 		testsupport.TypeImage:         "update",  // one build
 		testsupport.TypeRegistryImage: "replace", // one push
 		testsupport.TypeContainer:     "replace",
-		testsupport.TypeCommand:       "replace", // the new page proven
+		testsupport.TypeCommand:       "replace,replace", // the new build proven in a throwaway container, then the site
 	})
 	l.expectSite(t, "after the page change")
 }
@@ -745,7 +747,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 
 	remoteURL := fmt.Sprintf("http://%s:%d/", remoteHost, l.port)
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeCommand: "update"}) // the same container, proven again at its new address
+	r.expectSteps(t, map[string]string{testsupport.TypeCommand: "update,update"}) // the same container; the preflight and the smoke check at the engine's address
 	if r.out("url") != remoteURL || !strings.Contains(r.out("smokeCheck"), remoteURL) {
 		t.Errorf("url %q and smoke check %q, want both at the engine's host %s", r.out("url"), r.out("smokeCheck"), remoteURL)
 	}
@@ -754,7 +756,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 	// hostIp: the port on that one address only.
 	l.setConfig(t, "hostIp", auto.ConfigValue{Value: remoteHost})
 	r = mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "update,replace"}) // the preflight publishes on hostIp too
 	expectSite(t, remoteURL, l.appFolder, "with hostIp "+remoteHost)
 	if _, err := servedPage(fmt.Sprintf("http://127.0.0.1:%d/", l.port)); err == nil {
 		t.Errorf("hostIp %s, yet the page is served on 127.0.0.1 too", remoteHost)

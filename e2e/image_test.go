@@ -14,7 +14,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/registry"
 
-	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
@@ -26,11 +26,11 @@ func TestImageMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := inspect.Config
-	if cfg.User != site.Runtime.User {
-		t.Errorf("USER %q, want %q", cfg.User, site.Runtime.User)
+	if cfg.User != hardened.Runtime.User {
+		t.Errorf("USER %q, want %q", cfg.User, hardened.Runtime.User)
 	}
-	if _, ok := cfg.ExposedPorts[fmt.Sprintf("%d/tcp", site.Runtime.ContainerPort)]; !ok {
-		t.Errorf("EXPOSE %v lacks %d", cfg.ExposedPorts, site.Runtime.ContainerPort)
+	if _, ok := cfg.ExposedPorts[fmt.Sprintf("%d/tcp", hardened.Runtime.ContainerPort)]; !ok {
+		t.Errorf("EXPOSE %v lacks %d", cfg.ExposedPorts, hardened.Runtime.ContainerPort)
 	}
 	if cfg.StopSignal != "SIGQUIT" {
 		t.Errorf("STOPSIGNAL %q", cfg.StopSignal)
@@ -39,8 +39,8 @@ func TestImageMetadata(t *testing.T) {
 		t.Errorf("ENTRYPOINT %q CMD %q", cfg.Entrypoint, cfg.Cmd)
 	}
 	h := cfg.Healthcheck
-	if h == nil || !slices.Equal(h.Test, site.Runtime.Health.Test) || h.Interval != site.Runtime.Health.Interval || h.Retries != site.Runtime.Health.Retries {
-		t.Errorf("HEALTHCHECK %+v, want %+v", h, site.Runtime.Health)
+	if h == nil || !slices.Equal(h.Test, hardened.Runtime.Health.Test) || h.Interval != hardened.Runtime.Health.Interval || h.Retries != hardened.Runtime.Health.Retries {
+		t.Errorf("HEALTHCHECK %+v, want %+v", h, hardened.Runtime.Health)
 	}
 	if got := cfg.Labels["org.opencontainers.image.base.name"]; got != base {
 		t.Errorf("base.name label %q, want the build arg %q", got, base)
@@ -119,7 +119,7 @@ func TestHardenedContainerServesTheSite(t *testing.T) {
 	}
 
 	start := time.Now()
-	timeout := int(site.Runtime.StopTimeout.Seconds())
+	timeout := int(hardened.Runtime.StopTimeout.Seconds())
 	if err := e.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/example/custom-nginx/internal/testsupport"
 )
@@ -54,4 +59,90 @@ func TestUnitLayerIgnoresDockerHost(t *testing.T) {
 			t.Errorf("DOCKER_HOST=%s make unit: %v\n%s", dockerHost, err, out)
 		}
 	}
+}
+
+// TestMakeUpRecoversFromAKilledCLI: a pulumi killed with SIGKILL in the middle of a page
+// change leaves the stack locked. The next `make up` finds the lock in the project's own
+// backend, taken on this host by a process that is gone, clears it saying so, and the
+// interrupted change converges.
+func TestMakeUpRecoversFromAKilledCLI(t *testing.T) {
+	requireMake(t)
+	requireToolchain(t)
+	e := testsupport.RequireEngine(t)
+	base, err := testsupport.BaseImage(appDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := testsupport.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkspace(t, e.DaemonHost())
+	w.Backend = filepath.Join(w.Dir, ".state") // make up's own backend, as without a Pulumi account
+	w.Env["PULUMI_BACKEND_URL"] = "file://" + w.Backend
+	if err := os.Mkdir(w.Backend, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := newStack(t, w, "lock"+randomHex(t, 4), auto.ConfigMap{"push": {Value: "false"},
+		"hostPort": {Value: fmt.Sprint(port)}, "baseImage": {Value: base}}, e)
+	makeUp(t, w, s, "first")
+
+	_, after := changePage(t, w, "changed while pulumi is killed")
+	killMidUpdate(t, w, s)
+	if locks, _ := filepath.Glob(filepath.Join(w.Backend, ".pulumi", "locks", "*", "*", s.Name, "*.json")); len(locks) == 0 {
+		t.Fatal("the killed pulumi left no lock: it was killed too early or too late to test the recovery")
+	}
+	if out := makeUp(t, w, s, "after the kill"); !strings.Contains(out, "ended mid-update and left its lock; clearing it with pulumi cancel") {
+		t.Errorf("make up did not say it cleared the stale lock:\n%s", out)
+	}
+	expectPage(t, localURL(port), after, "after the recovery")
+}
+
+// makeUp runs scripts/stack.sh up (what `make up` runs) on the workspace's stack, and
+// records what it built for the stack's cleanup.
+func makeUp(t *testing.T, w *testsupport.Workspace, s *testsupport.Stack, when string) string {
+	t.Helper()
+	cmd := stackScript(w, s)
+	out, err := cmd.CombinedOutput()
+	if recordErr := s.RecordImages(); recordErr != nil {
+		t.Error(recordErr)
+	}
+	if err != nil {
+		t.Fatalf("make up %s: %v\n%s", when, err, out)
+	}
+	return string(out)
+}
+
+// killMidUpdate starts make up's pulumi and kills it with SIGKILL once the update has
+// reached the preflight of the new build.
+func killMidUpdate(t *testing.T, w *testsupport.Workspace, s *testsupport.Stack) {
+	t.Helper()
+	cmd := stackScript(w, s)
+	var out testsupport.LockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil { // the script execs pulumi: this PID becomes the CLI's
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), "site-preflight") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if err := s.RecordImages(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("killed pulumi (pid %d) mid-update; it had printed:\n%s", cmd.Process.Pid, out.String())
+}
+
+func stackScript(w *testsupport.Workspace, s *testsupport.Stack) *exec.Cmd {
+	cmd := exec.Command("scripts/stack.sh", "up")
+	cmd.Dir = w.Dir
+	cmd.Env = append(os.Environ(), "STACK="+s.Name)
+	for k, v := range w.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
 }

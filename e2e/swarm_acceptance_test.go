@@ -22,19 +22,17 @@ import (
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
-// probeTimeout is a load balancer's patience with one node: a few seconds per try.
-const probeTimeout = 3 * time.Second
-
 // TestAcceptanceSwarm runs the stack in swarm mode on a real two-node swarm through the
 // real CLI: a task on each node, a rolling update that a load balancer in front sees no
-// failed request of, a no-op, a rollout Swarm rolls back, and destroy.
+// failed request of, a no-op, a build that never gets healthy stopped by the preflight on
+// the manager before Swarm rolls anything, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
 	l := newSwarmLife(t)
-	runLife(t, "the swarm stack's life", []lifeStep{
+	runLife(t, "the swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.sw.Manager.Engine) }, []lifeStep{
 		{"first up: a healthy task on each node", l.firstUp},
 		{"rolling update drops no request", l.rollingUpdate},
 		{"no-op up changes nothing", l.noOpUp},
-		{"a rollout that never gets healthy is rolled back", l.unhealthyRolloutRolledBack},
+		{"a build that never gets healthy leaves the service alone", l.unhealthyBuildRefused},
 		{"destroy removes the service from both nodes", l.destroy},
 	})
 }
@@ -100,15 +98,6 @@ func (l *swarmLife) expectPageOnEveryNode(t *testing.T, page []byte, when string
 	}
 }
 
-// expectNoFailedRequest fails if a request the probe made failed on both nodes during what.
-func expectNoFailedRequest(t *testing.T, seen testsupport.ProbeResult, what string) {
-	t.Helper()
-	t.Logf("probe during the %s: %d requests, %d retried on the other node, %d failed", what, seen.Requests, seen.Retried, seen.Failed)
-	if seen.Failed > 0 {
-		t.Errorf("%d requests failed on both nodes during the %s: %q", seen.Failed, what, seen.Failures)
-	}
-}
-
 func (l *swarmLife) firstUp(t *testing.T) {
 	r := mustUp(t, l.stack)
 	l.serviceName = r.out("serviceName")
@@ -127,7 +116,7 @@ func (l *swarmLife) rollingUpdate(t *testing.T) {
 	p := testsupport.StartProbe(l.nodeURLs, probeTimeout)
 	r := mustUp(t, l.stack)
 	seen := p.Stop()
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace", testsupport.TypeService: "update", testsupport.TypeCommand: "replace,replace"}) // the rollout gate and the smoke check
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace", testsupport.TypeService: "update", testsupport.TypeCommand: "replace,replace,replace"}) // the preflight, the rollout gate and the smoke check
 	expectNoFailedRequest(t, seen, "rolling update")
 	if seen.Requests < 10 {
 		t.Errorf("the probe made only %d requests: it did not watch the update", seen.Requests)
@@ -143,7 +132,7 @@ func (l *swarmLife) noOpUp(t *testing.T) {
 	}
 }
 
-func (l *swarmLife) unhealthyRolloutRolledBack(t *testing.T) {
+func (l *swarmLife) unhealthyBuildRefused(t *testing.T) {
 	served, err := servedPage(l.nodeURLs[0])
 	if err != nil {
 		t.Fatal(err)
@@ -153,20 +142,19 @@ func (l *swarmLife) unhealthyRolloutRolledBack(t *testing.T) {
 	p := testsupport.StartProbe(l.nodeURLs, probeTimeout)
 	r := up(t, l.stack)
 	seen := p.Stop()
-	// The provider says "service rollback completed: update rolled back due to failure …"
-	// or "service rollback completed: rollback completed", depending on Swarm's message.
-	if r.err == nil || !strings.Contains(r.allOutput(), "rollback completed") {
-		t.Errorf("up of a build whose healthcheck never passes did not fail saying it was rolled back: %v", r.err)
+	if r.err == nil || !strings.Contains(r.allOutput(), "the running site was left alone") || !strings.Contains(r.allOutput(), "HTTP 500") {
+		t.Errorf("up of a build whose healthcheck never passes did not fail in the preflight, naming /healthz's answer: %v", r.err)
+	}
+	if ops := r.steps.all()[testsupport.TypeService]; ops != "" {
+		t.Errorf("the failed up touched the service: %s", ops)
 	}
 	after := l.inspectService(t)
-	if after.UpdateStatus == nil || !strings.HasPrefix(string(after.UpdateStatus.State), "rollback") {
-		t.Errorf("Swarm did not roll the service back: update status %+v", after.UpdateStatus)
+	if after.Version != before.Version || after.Spec.TaskTemplate.ContainerSpec.Image != before.Spec.TaskTemplate.ContainerSpec.Image {
+		t.Errorf("the service changed (version %d → %d, image %s → %s): Swarm was asked to roll out a build the preflight refused",
+			before.Version.Index, after.Version.Index, before.Spec.TaskTemplate.ContainerSpec.Image, after.Spec.TaskTemplate.ContainerSpec.Image)
 	}
-	if got, want := after.Spec.TaskTemplate.ContainerSpec.Image, before.Spec.TaskTemplate.ContainerSpec.Image; got != want {
-		t.Errorf("the service runs %s after the rollback, want the old %s", got, want)
-	}
-	expectNoFailedRequest(t, seen, "failed rollout")
-	l.expectPageOnEveryNode(t, served, "after the rollback")
+	expectNoFailedRequest(t, seen, "failed up")
+	l.expectPageOnEveryNode(t, served, "after the refused build")
 
 	restore()
 	mustUp(t, l.stack)
@@ -182,8 +170,6 @@ func (l *swarmLife) inspectService(t *testing.T) swarm.Service {
 	return service
 }
 
-// breakHealthcheck makes /healthz of the workspace's app fail, the page unchanged, so
-// every new task stays unhealthy; it returns what puts the good config back.
 func (l *swarmLife) breakHealthcheck(t *testing.T) (restore func()) {
 	t.Helper()
 	conf := filepath.Join(l.appFolder, "nginx.conf")

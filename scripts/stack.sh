@@ -47,6 +47,24 @@ if [ "$action" = env ]; then
 fi
 
 value() { "$pulumi" config get "$1" 2>/dev/null || true; }
+
+# A pulumi killed mid-update leaves its lock, and every later up stops on "the stack is
+# currently locked". Clear it (pulumi cancel) only when it is certainly stale: in this
+# project's own backend, taken on this host, by a process that is gone.
+clear_stale_lock() {
+  local lock pid host
+  for lock in "$state_dir"/.pulumi/locks/*/*/"$stack"/*.json; do
+    [ -f "$lock" ] || continue
+    pid=$(sed -n 's/.*"pid":\([0-9][0-9]*\).*/\1/p' "$lock")
+    host=$(sed -n 's/.*"hostname":"\([^"]*\)".*/\1/p' "$lock")
+    if [ -z "$pid" ] || [ "$host" != "$(uname -n)" ] || kill -0 "$pid" 2>/dev/null; then
+      return 0 # someone else's, or still running: leave it to them
+    fi
+    say "stack $stack: a pulumi (pid $pid) ended mid-update and left its lock; clearing it with pulumi cancel"
+    "$pulumi" cancel --yes --non-interactive "$stack" >&2
+    return 0
+  done
+}
 if ! "$pulumi" stack select --non-interactive "$stack" 2>/dev/null; then
   "$pulumi" stack init --non-interactive "$stack"
   # A new stack without credentials starts in the no-account mode, written where every
@@ -56,6 +74,8 @@ if ! "$pulumi" stack select --non-interactive "$stack" 2>/dev/null; then
     say "new stack $stack: no registry credentials, so push: false (no-account mode) is set in Pulumi.$stack.yaml"
   fi
 fi
+
+[ "${PULUMI_BACKEND_URL:-}" = "file://$state_dir" ] && clear_stale_lock
 
 if [ "$action" = up ]; then
   if [ "$(value push)" = false ]; then

@@ -4,6 +4,8 @@
 # /etc/nginx/nginx.conf including conf.d/*.conf, /usr/share/nginx/html, /var/cache/nginx,
 # logs linked to stdout/stderr, user nginx (uid 101), busybox sh and wget, STOPSIGNAL SIGQUIT.
 # Tests and benchmarks use it where no registry can be reached; elsewhere the real base is pulled.
+# app/Dockerfile's config-check stage runs its nginx -t as root at build time: that needs the
+# user nobody (nginx's default user when run as root) and a writable /tmp, as the real base has.
 #
 # usage: scripts/standin-base.sh [TAG]     (default TAG: custom-nginx-test/nginx-standin:local)
 # Prints the tag it built. Needs: docker engine, nginx, busybox (static), ldd.

@@ -1,6 +1,7 @@
 // Package checkmode runs one of the program's check modes: the program's own binary, run
-// again by a command resource, parses its command line, runs the check and exits with a
-// code the command provider reports.
+// again by a command resource, parses its command line (flags, then one argument, which the
+// command provider appends as create), runs the check and exits with a code the provider
+// reports.
 package checkmode
 
 import (
@@ -11,17 +12,48 @@ import (
 	"io"
 )
 
-// Check is a parsed check that runs until it has an answer.
+// Check is a check that says what is wrong with its settings, and runs until it has an
+// answer.
 type Check interface {
+	Validate() error
 	Run(ctx context.Context) (string, error)
 }
 
-// Mode is one check mode: its name (the program's first argument), how it reads the rest
-// of the command line, and its usage text.
+// Mode is one check mode.
 type Mode[C Check] struct {
-	Command string
-	Parse   func(args []string) (C, error)
-	Usage   func(w io.Writer)
+	Command  string // the program's first argument that selects the mode
+	Synopsis string // the command line after Command, for the usage: "-sha256 HEX [flags] URL"
+	About    string // what the mode does, one line
+	Arg      string // what the one argument is, for errors: "the URL"
+	// Flags is a flag set bound to a new C, and a function that stores the argument in it.
+	Flags func() (*flag.FlagSet, *C, func(arg string))
+}
+
+// Parse reads a command line (the arguments after Command) into a valid C. Omitted flags
+// keep their defaults.
+func (m Mode[C]) Parse(args []string) (C, error) {
+	var zero C
+	fs, c, setArg := m.Flags()
+	fs.SetOutput(io.Discard) // Main reports the error
+	if err := fs.Parse(args); err != nil {
+		return zero, err
+	}
+	if fs.NArg() > 1 {
+		return zero, fmt.Errorf("unexpected arguments %q after %s", fs.Args()[1:], m.Arg)
+	}
+	setArg(fs.Arg(0))
+	if err := (*c).Validate(); err != nil {
+		return zero, err
+	}
+	return *c, nil
+}
+
+// Usage writes the mode's usage and its flags to w.
+func (m Mode[C]) Usage(w io.Writer) {
+	fs, _, _ := m.Flags()
+	fs.SetOutput(w)
+	fmt.Fprintf(w, "usage: %s %s\n%s\n", m.Command, m.Synopsis, m.About)
+	fs.PrintDefaults()
 }
 
 // Main runs the mode with args, the arguments after Command, and returns the exit code:

@@ -13,12 +13,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/docker/cli/cli/connhelper"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/client"
 
 	"github.com/example/custom-nginx/internal/checkmode"
+	"github.com/example/custom-nginx/internal/engineclient"
 )
 
 // Command is the first argument that puts the program's binary in this check mode.
@@ -170,23 +169,6 @@ func Wait(ctx context.Context, engine Engine, service string, timeout time.Durat
 	}
 }
 
-// Connect reaches the engine at dockerHost as the docker provider does: DOCKER_HOST's
-// forms, ssh:// through the ssh client, TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH;
-// "" for DOCKER_HOST itself or the local engine.
-func Connect(dockerHost string) (*client.Client, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	helper, err := connhelper.GetConnectionHelper(dockerHost)
-	switch {
-	case err != nil:
-		return nil, err
-	case helper != nil:
-		opts = append(opts, client.WithHost(helper.Host), client.WithDialContext(helper.Dialer))
-	case dockerHost != "":
-		opts = append(opts, client.WithHost(dockerHost))
-	}
-	return client.NewClientWithOpts(opts...)
-}
-
 // DefaultTimeout bounds the wait once the provider calls the service converged.
 const DefaultTimeout = 3 * time.Minute
 
@@ -219,50 +201,33 @@ func (g Gate) Flags() []string {
 	return []string{"-docker-host=" + g.DockerHost, "-timeout=" + g.Timeout.String()}
 }
 
-// Parse reads a command line made by Args (the arguments after Command) into a valid Gate.
-func Parse(args []string) (Gate, error) {
-	fs, g := flagSet()
-	fs.SetOutput(io.Discard) // the caller reports the error
-	if err := fs.Parse(args); err != nil {
-		return Gate{}, err
-	}
-	if fs.NArg() != 1 {
-		return Gate{}, fmt.Errorf("want one service name after the flags, got %q", fs.Args())
-	}
-	g.Service = fs.Arg(0)
-	if err := g.Validate(); err != nil {
-		return Gate{}, err
-	}
-	return *g, nil
+// mode is the check mode's command line: flags, then the service's name.
+var mode = checkmode.Mode[Gate]{
+	Command:  Command,
+	Synopsis: "[flags] SERVICE",
+	About:    "waits until the swarm service runs its current spec on every task",
+	Arg:      "the service",
+	Flags: func() (*flag.FlagSet, *Gate, func(string)) {
+		g := &Gate{}
+		fs := flag.NewFlagSet(Command, flag.ContinueOnError)
+		fs.StringVar(&g.DockerHost, "docker-host", "", "the engine, a swarm manager, as DOCKER_HOST gives it (empty: DOCKER_HOST)")
+		fs.DurationVar(&g.Timeout, "timeout", DefaultTimeout, "how long to wait")
+		return fs, g, func(service string) { g.Service = service }
+	},
 }
 
-func flagSet() (*flag.FlagSet, *Gate) {
-	g := &Gate{}
-	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
-	fs.StringVar(&g.DockerHost, "docker-host", "", "the engine, a swarm manager, as DOCKER_HOST gives it (empty: DOCKER_HOST)")
-	fs.DurationVar(&g.Timeout, "timeout", DefaultTimeout, "how long to wait")
-	return fs, g
-}
+// Parse reads a command line made by Args (the arguments after Command) into a valid Gate.
+func Parse(args []string) (Gate, error) { return mode.Parse(args) }
+
+// Main is the check mode: args are the arguments after Command (see checkmode.Mode.Main).
+func Main(args []string, stdout, stderr io.Writer) int { return mode.Main(args, stdout, stderr) }
 
 // Run connects to the manager and waits.
 func (g Gate) Run(ctx context.Context) (string, error) {
-	engine, err := Connect(g.DockerHost)
+	engine, err := engineclient.Connect(g.DockerHost)
 	if err != nil {
 		return "", err
 	}
 	defer engine.Close()
 	return Wait(ctx, engine, g.Service, g.Timeout)
-}
-
-// Main is the check mode: args are the arguments after Command. It returns the exit code
-// (see checkmode.Mode.Main).
-func Main(args []string, stdout, stderr io.Writer) int {
-	return checkmode.Mode[Gate]{Command: Command, Parse: Parse, Usage: usage}.Main(args, stdout, stderr)
-}
-
-func usage(w io.Writer) {
-	fs, _ := flagSet()
-	fs.SetOutput(w)
-	fmt.Fprintf(w, "usage: %s [flags] SERVICE\nwaits until the swarm service runs its current spec on every task\n", Command)
-	fs.PrintDefaults()
 }

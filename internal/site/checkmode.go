@@ -3,14 +3,16 @@ package site
 import (
 	"io"
 
+	"github.com/example/custom-nginx/internal/preflight"
 	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/smoke"
 )
 
 // checkModes are the modes the site's check commands run this program's binary in.
 var checkModes = map[string]func(args []string, stdout, stderr io.Writer) int{
-	smoke.Command:   smoke.Main,
-	rollout.Command: rollout.Main,
+	smoke.Command:     smoke.Main,
+	rollout.Command:   rollout.Main,
+	preflight.Command: preflight.Main,
 }
 
 // CheckMode runs the check mode args name (this program's arguments: the mode, then its

@@ -3,6 +3,8 @@ package site
 import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/example/custom-nginx/internal/hardened"
 )
 
 // runContainer registers the container mode's one container, hardened, on the engine.
@@ -21,7 +23,7 @@ func (s *Site) runContainer(c children, args Args, pushed []pulumi.Resource) (ru
 }
 
 func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
-	rt := Runtime
+	rt := hardened.Runtime
 	ulimits := docker.ContainerUlimitArray{}
 	for _, u := range rt.Ulimits {
 		ulimits = append(ulimits, docker.ContainerUlimitArgs{Name: pulumi.String(u.Name), Soft: pulumi.Int(u.Soft), Hard: pulumi.Int(u.Hard)})
@@ -57,7 +59,7 @@ func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPor
 			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
 			Retries:     pulumi.Int(rt.Health.Retries),
 		},
-		// The smoke check is the readiness gate (see Runtime.Health).
+		// The smoke check is the readiness gate (see hardened.Runtime.Health).
 		Wait: pulumi.Bool(false),
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
 func TestContainerRunsHardened(t *testing.T) {
 	c := deploy(t, pushConfig(t, nil)).rec.One(t, testsupport.TypeContainer).Inputs
-	rt := site.Runtime
+	rt := hardened.Runtime
 	for key, want := range map[string]string{
 		"user":                rt.User,
 		"readOnly":            fmt.Sprint(rt.ReadOnlyRoot),
@@ -89,7 +89,7 @@ func TestPlatformAndWhereTheSiteIs(t *testing.T) {
 			if got := d.outputs["url"]; got != tt.wantURL {
 				t.Errorf("url %v, want %s", got, tt.wantURL)
 			}
-			if got := smokeCheckOf(t, d.rec.One(t, testsupport.TypeCommand)).URL; got != tt.wantURL {
+			if got := smokeCheckOf(t, d.rec.Named(t, "site-smoke-check")).URL; got != tt.wantURL {
 				t.Errorf("the smoke check fetches %s, want %s", got, tt.wantURL)
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/rollout"
 )
 
@@ -60,7 +61,7 @@ func (s *Site) runService(c children, args Args, pushed []pulumi.Resource) (runn
 // swarm service with the container's hardened runtime, and rolls updates one task at a
 // time, rolling back a task that does not come up healthy.
 func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth *docker.ServiceAuthArgs) *docker.ServiceArgs {
-	rt := Runtime
+	rt := hardened.Runtime
 	// Two tasks cannot bind one host port on a node: in host mode the old task stops first,
 	// and each node runs at most one task.
 	order := "start-first"

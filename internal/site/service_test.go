@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/testsupport"
@@ -82,7 +83,7 @@ func expectPulledByDigest(t *testing.T, service testsupport.Registered) {
 // expectHardenedTask: a task runs with the container's hardened runtime.
 func expectHardenedTask(t *testing.T, in resource.PropertyMap) {
 	t.Helper()
-	rt := site.Runtime
+	rt := hardened.Runtime
 	expectAt(t, in, "taskSpec.containerSpec.user", rt.User)
 	expectAt(t, in, "taskSpec.containerSpec.readOnly", rt.ReadOnlyRoot)
 	expectAt(t, in, "taskSpec.containerSpec.mounts[0].type", "tmpfs")
@@ -101,7 +102,7 @@ func expectHardenedTask(t *testing.T, in resource.PropertyMap) {
 // expectRollingUpdates: one task at a time, rolled back when it does not come up healthy.
 func expectRollingUpdates(t *testing.T, in resource.PropertyMap, order string) {
 	t.Helper()
-	rt := site.Runtime
+	rt := hardened.Runtime
 	for _, cfg := range []string{"updateConfig", "rollbackConfig"} {
 		expectAt(t, in, cfg+".parallelism", 1.0)
 		if delay, err := time.ParseDuration(testsupport.At(t, in, cfg+".delay").StringValue()); err != nil || delay <= 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/preflight"
 	"github.com/example/custom-nginx/internal/smoke"
 )
 
@@ -48,6 +49,7 @@ type Site struct {
 	pulumi.ResourceState
 
 	Image      *docker.Image
+	Preflight  *local.Command        // proves a new build in a throwaway container
 	Push       *docker.RegistryImage // when pushing
 	Container  *docker.Container     // container mode
 	Service    *docker.Service       // swarm mode
@@ -79,10 +81,10 @@ type running struct {
 	rerun    pulumi.Array
 }
 
-// New registers the component and its children: the image, the push (when pushing), the
-// container or the swarm service with its rollout gate, and the smoke check.
+// New registers the component and its children: the image, its preflight, the push (when
+// pushing), the container or the swarm service with its rollout gate, and the smoke check.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
-	pageSHA256, err := fileSHA256(filepath.Join(args.AppDir, PagePath))
+	pageSHA256, err := PageSHA256(args.AppDir)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +100,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		formerly: pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(name)}})}
 
 	if err := s.build(c, args); err != nil {
+		return nil, err
+	}
+	if err := s.preflight(c, args.Config, pageSHA256); err != nil {
 		return nil, err
 	}
 	pushed, err := s.push(c, args.Config)
@@ -155,11 +160,28 @@ func (s *Site) build(c children, args Args) error {
 	return nil
 }
 
+// preflight registers the check that proves each new build in a throwaway container on
+// the same engine, before it is pushed or run: a broken build fails `up` with the site
+// untouched.
+func (s *Site) preflight(c children, cfg config.Config, pageSHA256 string) error {
+	check := preflight.Check{DockerHost: cfg.DockerHost, SHA256: pageSHA256, HostIP: cfg.HostIP,
+		SiteHost: cfg.SiteHost, Timeout: preflight.DefaultTimeout}
+	var err error
+	s.Preflight, err = local.NewCommand(c.ctx, c.named("preflight"), &local.CommandArgs{
+		// The provider appends create, the image ID, as the last argument.
+		Interpreter: pulumi.ToStringArray(append([]string{c.program, preflight.Command}, check.Flags()...)),
+		Create:      s.ImageID,
+		Triggers:    pulumi.Array{s.ImageID},
+	}, c.parent)
+	return err
+}
+
 // push registers the push of the image when the config pushes, and returns what must
-// succeed before anything runs the image.
+// succeed before anything runs the image: the preflight, and the push.
 func (s *Site) push(c children, cfg config.Config) ([]pulumi.Resource, error) {
+	proven := []pulumi.Resource{s.Preflight}
 	if !cfg.Push {
-		return nil, nil
+		return proven, nil
 	}
 	var err error
 	s.Push, err = docker.NewRegistryImage(c.ctx, c.named("push"), &docker.RegistryImageArgs{
@@ -173,13 +195,13 @@ func (s *Site) push(c children, cfg config.Config) ([]pulumi.Resource, error) {
 			Username: pulumi.String(cfg.RegistryUsername),
 			Password: secret(cfg.RegistryPassword),
 		},
-	}, c.parent, c.formerly, pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
+	}, c.parent, c.formerly, pulumi.DependsOn(proven), pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
 	if err != nil {
 		return nil, err
 	}
 	s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
 	s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, s.Push.Sha256Digest)
-	return []pulumi.Resource{s.Push}, nil // never run what failed to push
+	return append(proven, s.Push), nil // never run what failed to push
 }
 
 // check registers the smoke check: this program in its check mode proves that the site's
@@ -243,8 +265,10 @@ func repoURL(cfg config.Config) string {
 	return cfg.RegistryServer + "/" + cfg.Repository
 }
 
-func fileSHA256(path string) (string, error) {
-	page, err := os.ReadFile(path)
+// PageSHA256 is the SHA-256 of the custom page in appDir, lowercase hex: what the checks
+// prove is served.
+func PageSHA256(appDir string) (string, error) {
+	page, err := os.ReadFile(filepath.Join(appDir, PagePath))
 	if err != nil {
 		return "", fmt.Errorf("reading the custom page: %w", err)
 	}

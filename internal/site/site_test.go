@@ -2,11 +2,8 @@ package site_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/smoke"
 	"github.com/example/custom-nginx/internal/testsupport"
@@ -79,15 +77,19 @@ func TestChildrenNamedByRole(t *testing.T) {
 		t.Errorf("component name %q", comp.Name)
 	}
 	// Children are named by role, so `pulumi up` and the URNs say which is which.
-	for typ, want := range map[string]string{
-		testsupport.TypeImage:         "site-image",
-		testsupport.TypeRegistryImage: "site-push",
-		testsupport.TypeContainer:     "site-container",
-		testsupport.TypeCommand:       "site-smoke-check",
+	for name, typ := range map[string]string{
+		"site-image":       testsupport.TypeImage,
+		"site-preflight":   testsupport.TypeCommand,
+		"site-push":        testsupport.TypeRegistryImage,
+		"site-container":   testsupport.TypeContainer,
+		"site-smoke-check": testsupport.TypeCommand,
 	} {
-		if got := d.rec.One(t, typ).Name; got != want {
-			t.Errorf("%s is named %q, want %q", typ, got, want)
+		if got := d.rec.Named(t, name); got.Type != typ {
+			t.Errorf("%s is a %s, want a %s", name, got.Type, typ)
 		}
+	}
+	if n := len(d.rec.All()); n != 6 {
+		t.Errorf("%d resources, want the component and its 5 children", n)
 	}
 }
 
@@ -143,8 +145,8 @@ func TestContainerRunsTheBuild(t *testing.T) {
 		t.Errorf("Container name = %q", got)
 	}
 	port := container.Inputs["ports"].ArrayValue()[0].ObjectValue()
-	if port["internal"].NumberValue() != float64(site.Runtime.ContainerPort) || port["external"].NumberValue() != 8080 || port["ip"].StringValue() != "0.0.0.0" {
-		t.Errorf("port mapping %v, want 0.0.0.0:8080->%d", port, site.Runtime.ContainerPort)
+	if port["internal"].NumberValue() != float64(hardened.Runtime.ContainerPort) || port["external"].NumberValue() != 8080 || port["ip"].StringValue() != "0.0.0.0" {
+		t.Errorf("port mapping %v, want 0.0.0.0:8080->%d", port, hardened.Runtime.ContainerPort)
 	}
 	if !container.DeleteBeforeReplace {
 		t.Error("Container needs deleteBeforeReplace: two containers cannot bind one host port")
@@ -156,13 +158,13 @@ func TestContainerRunsTheBuild(t *testing.T) {
 
 func TestSmokeCheckProvesThePage(t *testing.T) {
 	d := deploy(t, pushConfig(t, nil))
-	smokeCheck := d.rec.One(t, testsupport.TypeCommand)
-	page, err := os.ReadFile(filepath.Join("app", site.PagePath)) // deploy moved to the project folder
+	smokeCheck := d.rec.Named(t, "site-smoke-check")
+	want, err := site.PageSHA256("app") // deploy moved to the project folder
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := smokeCheckOf(t, smokeCheck); got.URL != "http://localhost:8080/" || got.SHA256 != sha256hex(page) {
-		t.Errorf("the smoke check fetches %s for sha256 %s; want http://localhost:8080/ and the page's %s", got.URL, got.SHA256, sha256hex(page))
+	if got := smokeCheckOf(t, smokeCheck); got.URL != "http://localhost:8080/" || got.SHA256 != want {
+		t.Errorf("the smoke check fetches %s for sha256 %s; want http://localhost:8080/ and the page's %s", got.URL, got.SHA256, want)
 	}
 	if !testsupport.DependsOn(smokeCheck.Deps, "Container") {
 		t.Errorf("smoke check must run after the container, deps %v", smokeCheck.Deps)
@@ -250,9 +252,14 @@ func smokeCheckOf(t *testing.T, cmd testsupport.Registered) smoke.Check {
 	return check
 }
 
-func sha256hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+// pageSHA256 is the SHA-256 of the custom page, as the checks prove it.
+func pageSHA256(t *testing.T) string {
+	t.Helper()
+	sum, err := site.PageSHA256(filepath.Join(projectRoot, "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
 
 func jsonString(v any) string {

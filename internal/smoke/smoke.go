@@ -182,43 +182,26 @@ func (c Check) Flags() []string {
 	}
 }
 
+// mode is the check mode's command line: flags, then the URL.
+var mode = checkmode.Mode[Check]{
+	Command:  Command,
+	Synopsis: "-sha256 HEX [flags] URL",
+	About:    "fetches the http or https URL until it serves a body with that SHA-256",
+	Arg:      "the URL",
+	Flags: func() (*flag.FlagSet, *Check, func(string)) {
+		c := &Check{}
+		fs := flag.NewFlagSet(Command, flag.ContinueOnError)
+		fs.StringVar(&c.SHA256, "sha256", "", "lowercase `hex` SHA-256 of the expected body")
+		fs.IntVar(&c.Attempts, "attempts", DefaultAttempts, "tries at most")
+		fs.DurationVar(&c.Interval, "interval", DefaultInterval, "wait after a failed try")
+		fs.DurationVar(&c.RequestTimeout, "timeout", DefaultRequestTimeout, "bound of each try")
+		return fs, c, func(url string) { c.URL = url }
+	},
+}
+
 // Parse reads a command line made by Args (the arguments after Command) into a valid Check.
 // Omitted flags take the defaults; -sha256 and the URL are required.
-func Parse(args []string) (Check, error) {
-	fs, c := flagSet()
-	fs.SetOutput(io.Discard) // the caller reports the error
-	if err := fs.Parse(args); err != nil {
-		return Check{}, err
-	}
-	if fs.NArg() > 1 {
-		return Check{}, fmt.Errorf("unexpected arguments %q after the URL", fs.Args()[1:])
-	}
-	c.URL = fs.Arg(0)
-	if err := c.Validate(); err != nil {
-		return Check{}, err
-	}
-	return *c, nil
-}
+func Parse(args []string) (Check, error) { return mode.Parse(args) }
 
-func flagSet() (*flag.FlagSet, *Check) {
-	c := &Check{}
-	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
-	fs.StringVar(&c.SHA256, "sha256", "", "lowercase `hex` SHA-256 of the expected body")
-	fs.IntVar(&c.Attempts, "attempts", DefaultAttempts, "tries at most")
-	fs.DurationVar(&c.Interval, "interval", DefaultInterval, "wait after a failed try")
-	fs.DurationVar(&c.RequestTimeout, "timeout", DefaultRequestTimeout, "bound of each try")
-	return fs, c
-}
-
-// Main is the check mode: args are the arguments after Command. It returns the exit code
-// (see checkmode.Mode.Main).
-func Main(args []string, stdout, stderr io.Writer) int {
-	return checkmode.Mode[Check]{Command: Command, Parse: Parse, Usage: usage}.Main(args, stdout, stderr)
-}
-
-func usage(w io.Writer) {
-	fs, _ := flagSet()
-	fs.SetOutput(w)
-	fmt.Fprintf(w, "usage: %s -sha256 HEX [flags] URL\nfetches the http or https URL until it serves a body with that SHA-256\n", Command)
-	fs.PrintDefaults()
-}
+// Main is the check mode: args are the arguments after Command (see checkmode.Mode.Main).
+func Main(args []string, stdout, stderr io.Writer) int { return mode.Main(args, stdout, stderr) }

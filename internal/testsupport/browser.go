@@ -1,7 +1,6 @@
 package testsupport
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,7 +142,7 @@ func StartBrowser(t testing.TB) context.Context {
 	tmp := browserTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), BrowserTimeout)
 	t.Cleanup(cancel)
-	var output lockedBuffer
+	var output LockedBuffer
 	opts := slices.Concat(chromedp.DefaultExecAllocatorOptions[:], []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		// Its own temp files (the profile's singleton socket, which it leaves behind in
@@ -527,22 +526,4 @@ func hexToRGB(hex string) (string, error) {
 func withoutDBus(output string) string {
 	lines := strings.Split(output, "\n")
 	return strings.Join(slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, ":ERROR:dbus/") }), "\n")
-}
-
-// lockedBuffer collects the browser's output, written from chromedp's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -33,6 +33,7 @@ import (
 	archive "github.com/moby/go-archive"
 	"github.com/moby/patternmatcher/ignorefile"
 
+	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/site"
 )
 
@@ -238,51 +239,17 @@ func dockerignore(dir string) ([]string, error) {
 	return ignorefile.ReadAll(f)
 }
 
-// ContainerConfig turns the stack's runtime settings into the engine's, for image, with
-// the container port published on hostPort (0: any free port) of 127.0.0.1.
-func ContainerConfig(rt site.RuntimeSpec, img string, hostPort int) (*container.Config, *container.HostConfig) {
-	port := nat.Port(fmt.Sprintf("%d/tcp", rt.ContainerPort))
-	stopTimeout := int(rt.StopTimeout.Seconds())
-	var ulimits []*container.Ulimit
-	for _, u := range rt.Ulimits {
-		ulimits = append(ulimits, &container.Ulimit{Name: u.Name, Soft: int64(u.Soft), Hard: int64(u.Hard)})
-	}
-	cfg := &container.Config{
-		Image:        img,
-		User:         rt.User,
-		ExposedPorts: nat.PortSet{port: struct{}{}},
-		StopSignal:   rt.StopSignal,
-		StopTimeout:  &stopTimeout,
-		Healthcheck: &container.HealthConfig{
-			Test:        rt.Health.Test,
-			Interval:    rt.Health.Interval,
-			Timeout:     rt.Health.Timeout,
-			StartPeriod: rt.Health.StartPeriod,
-			Retries:     rt.Health.Retries,
-		},
-	}
-	hostCfg := &container.HostConfig{
-		PortBindings:   nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(hostPort)}}},
-		ReadonlyRootfs: rt.ReadOnlyRoot,
-		Tmpfs:          map[string]string{rt.Tmpfs.Path: rt.Tmpfs.Options()},
-		CapDrop:        rt.CapDrop,
-		SecurityOpt:    rt.SecurityOpts,
-		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(rt.Restart)},
-		LogConfig:      container.LogConfig{Type: rt.LogDriver, Config: rt.LogOpts},
-		Resources: container.Resources{
-			Memory:     int64(rt.MemoryMB) << 20,
-			MemorySwap: int64(rt.MemoryMB) << 20,
-			Ulimits:    ulimits,
-		},
-	}
-	return cfg, hostCfg
+// HardenedContainer is the site's hardened runtime for img, its port published on a free
+// port of 127.0.0.1.
+func HardenedContainer(img string) (*container.Config, *container.HostConfig) {
+	return hardened.Runtime.Container(img, nat.PortBinding{HostIP: "127.0.0.1"})
 }
 
 // RunHardened starts img with the stack's runtime settings and returns the container ID and
 // the base URL it serves on. The container is removed when the test ends.
 func (e *Engine) RunHardened(t testing.TB, img string) (id, baseURL string) {
 	t.Helper()
-	cfg, hostCfg := ContainerConfig(site.Runtime, img, 0)
+	cfg, hostCfg := HardenedContainer(img)
 	id, baseURL, err := e.Start(context.Background(), cfg, hostCfg)
 	if id != "" {
 		t.Cleanup(func() { e.RemoveContainer(id) })

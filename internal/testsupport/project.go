@@ -5,8 +5,9 @@ import (
 	"path/filepath"
 )
 
-// ProjectFiles are what a Pulumi run of the project needs, relative to its root.
-var ProjectFiles = []string{"Pulumi.yaml", "go.mod", "go.sum", "main.go", "internal", "app"}
+// ProjectFiles are what a run of the project needs, by pulumi or by make up's script,
+// relative to its root.
+var ProjectFiles = []string{"Pulumi.yaml", "go.mod", "go.sum", "main.go", "internal", "app", "scripts"}
 
 // CopyProject copies the Pulumi project at root into dst, so a test or benchmark can edit
 // the page and keep stack files of its own without touching the repository.

@@ -99,7 +99,7 @@ func (w *Workspace) NewStack(ctx context.Context, name string, cfg auto.ConfigMa
 // leaves a new build behind.
 func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (auto.UpResult, error) {
 	res, err := s.Stack.Up(ctx, opts...)
-	if recordErr := s.recordImages(); err == nil {
+	if recordErr := s.RecordImages(); err == nil {
 		err = recordErr
 	}
 	return res, err
@@ -161,10 +161,11 @@ func HasType(resources []apitype.ResourceV3, typ string) bool {
 	return slices.ContainsFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == typ })
 }
 
-// recordImages notes every reference the stack's state gives to an image it built: the
+// RecordImages notes every reference the stack's state gives to an image it built: the
 // ID (with skipPush the Image's repoDigest) and name of each Image, and the repository
-// digest each RegistryImage's push left on it.
-func (s *Stack) recordImages() error {
+// digest each RegistryImage's push left on it. Up calls it; an up the stack did not run
+// itself (make up's) calls it after.
+func (s *Stack) RecordImages() error {
 	resources, err := s.StackResources()
 	if err != nil {
 		return fmt.Errorf("reading the images stack %s built: %w", s.Name, err)

@@ -1,4 +1,7 @@
-package site
+// Package hardened is how the site's nginx runs: one spec for the stack's container, its
+// swarm service, the preflight's throwaway container and the tests that start the image on
+// a real engine, so that none of them can drift from the others.
+package hardened
 
 import (
 	"fmt"
@@ -7,11 +10,9 @@ import (
 	"time"
 )
 
-// Runtime is the container's hardened runtime. It is the one source of these settings for
-// the docker.Container of the stack and for the tests that start the image on a real engine,
-// so the two cannot drift apart. app/Dockerfile repeats Health in its HEALTHCHECK (an image
-// needs its own); a unit test keeps them equal.
-var Runtime = RuntimeSpec{
+// Runtime is the site's hardened runtime. app/Dockerfile repeats Health in its HEALTHCHECK
+// (an image needs its own); a unit test keeps them equal.
+var Runtime = Spec{
 	User:          "101:101", // the nginx user of the official image
 	ContainerPort: 8080,
 	ReadOnlyRoot:  true,
@@ -43,8 +44,8 @@ var Runtime = RuntimeSpec{
 	},
 }
 
-// RuntimeSpec is how the container runs.
-type RuntimeSpec struct {
+// Spec is how the container runs.
+type Spec struct {
 	User          string
 	ContainerPort int
 	ReadOnlyRoot  bool

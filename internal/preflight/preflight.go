@@ -1,0 +1,258 @@
+// Package preflight proves a new build before the running site is touched. The program's
+// binary runs it in a check mode after the build and before the push: it starts a throwaway
+// container from the image on the engine the docker provider deploys to, with the site's
+// hardened runtime, and checks that it serves the custom page byte for byte, answers
+// /healthz and becomes healthy. It always removes the throwaway container.
+package preflight
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/example/custom-nginx/internal/checkmode"
+	"github.com/example/custom-nginx/internal/engineclient"
+	"github.com/example/custom-nginx/internal/hardened"
+	"github.com/example/custom-nginx/internal/smoke"
+)
+
+// Command is the first argument that puts the program's binary in this check mode.
+const Command = "preflight"
+
+// Label marks every throwaway container, so that one left behind can be found.
+const Label = "custom-nginx.preflight"
+
+// DefaultTimeout bounds the whole check: a container starts and serves in well under a
+// second, and is healthy after its first healthcheck interval.
+const DefaultTimeout = 30 * time.Second
+
+// Check proves Image on the engine at DockerHost.
+type Check struct {
+	DockerHost string // as DOCKER_HOST gives it; "" for DOCKER_HOST itself or the local engine
+	Image      string // the build's image ID
+	SHA256     string // of the custom page, lowercase hex
+	HostIP     string // the address the throwaway container publishes on: the site's hostIp
+	SiteHost   string // where it is fetched, as the site's url is
+	Timeout    time.Duration
+}
+
+// Validate says what is wrong with c.
+func (c Check) Validate() error {
+	var problems []error
+	if c.Image == "" {
+		problems = append(problems, errors.New("image is required"))
+	}
+	if err := (smoke.Check{URL: "http://" + net.JoinHostPort(c.SiteHost, "1") + "/", SHA256: c.SHA256, Attempts: 1,
+		Interval: time.Second, RequestTimeout: time.Second}).Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if net.ParseIP(c.HostIP) == nil {
+		problems = append(problems, fmt.Errorf("host-ip %q is not an IP address", c.HostIP))
+	}
+	if c.Timeout <= 0 {
+		problems = append(problems, fmt.Errorf("timeout %v is not positive", c.Timeout))
+	}
+	return errors.Join(problems...)
+}
+
+// Args is the command line after Command that makes Main run c: Flags, then the image.
+func (c Check) Args() []string { return append(c.Flags(), c.Image) }
+
+// Flags are Args without the image (the command provider appends it as create).
+func (c Check) Flags() []string {
+	return []string{"-docker-host=" + c.DockerHost, "-sha256=" + c.SHA256, "-host-ip=" + c.HostIP,
+		"-site-host=" + c.SiteHost, "-timeout=" + c.Timeout.String()}
+}
+
+// mode is the check mode's command line: flags, then the image.
+var mode = checkmode.Mode[Check]{
+	Command:  Command,
+	Synopsis: "-sha256 HEX [flags] IMAGE",
+	About:    "proves IMAGE in a throwaway container before the site runs it",
+	Arg:      "the image",
+	Flags: func() (*flag.FlagSet, *Check, func(string)) {
+		c := &Check{}
+		fs := flag.NewFlagSet(Command, flag.ContinueOnError)
+		fs.StringVar(&c.DockerHost, "docker-host", "", "the engine, as DOCKER_HOST gives it (empty: DOCKER_HOST)")
+		fs.StringVar(&c.SHA256, "sha256", "", "lowercase `hex` SHA-256 of the custom page")
+		fs.StringVar(&c.HostIP, "host-ip", "0.0.0.0", "the address the throwaway container publishes on")
+		fs.StringVar(&c.SiteHost, "site-host", "localhost", "the host the page is fetched from")
+		fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "bound of the whole check")
+		return fs, c, func(image string) { c.Image = image }
+	},
+}
+
+// Parse reads a command line made by Args into a valid Check.
+func Parse(args []string) (Check, error) { return mode.Parse(args) }
+
+// Main is the check mode: args are the arguments after Command (see checkmode.Mode.Main).
+func Main(args []string, stdout, stderr io.Writer) int { return mode.Main(args, stdout, stderr) }
+
+// Run starts the throwaway container, proves it and removes it, also when the check fails
+// or the command provider interrupts it.
+func (c Check) Run(ctx context.Context) (msg string, err error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	start := time.Now()
+	engine, err := engineclient.Connect(c.DockerHost)
+	if err != nil {
+		return "", c.failed(err)
+	}
+	defer engine.Close()
+	id, err := c.startThrowaway(ctx, engine)
+	if id != "" {
+		defer func() {
+			if rmErr := remove(engine, id); rmErr != nil && err == nil {
+				msg, err = "", c.failed(fmt.Errorf("removing the throwaway container %.12s: %w", id, rmErr))
+			}
+		}()
+	}
+	if err != nil {
+		return "", c.failed(err)
+	}
+	if err := c.prove(ctx, engine, id); err != nil {
+		return "", c.failed(fmt.Errorf("%w%s", err, logTail(engine, id)))
+	}
+	return fmt.Sprintf("preflight: %.19s serves the custom page and /healthz and is healthy, in a throwaway container (removed) after %s",
+		c.Image, time.Since(start).Round(time.Millisecond)), nil
+}
+
+// failed says what went wrong, and that nothing the site runs was touched.
+func (c Check) failed(err error) error {
+	return fmt.Errorf("preflight of the new build %.19s failed, so the running site was left alone: %w", c.Image, err)
+}
+
+// startThrowaway creates and starts the throwaway container; on error its ID is still
+// returned once it was created, so that it is removed.
+func (c Check) startThrowaway(ctx context.Context, engine *client.Client) (string, error) {
+	cfg, hostCfg := hardened.Runtime.Container(c.Image, nat.PortBinding{HostIP: c.HostIP})
+	cfg.Labels = map[string]string{Label: "true"}
+	// A crash must show as an exit with its log, not as a restart loop.
+	hostCfg.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+	created, err := engine.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
+	if err != nil {
+		return "", fmt.Errorf("creating the throwaway container: %w", err)
+	}
+	if err := engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		return created.ID, fmt.Errorf("starting the throwaway container: %w", err)
+	}
+	return created.ID, nil
+}
+
+// prove checks the page, /healthz and the health status, in that order.
+func (c Check) prove(ctx context.Context, engine *client.Client, id string) error {
+	base, err := c.publishedURL(ctx, engine, id)
+	if err != nil {
+		return err
+	}
+	page := smoke.Check{URL: base.String(), SHA256: c.SHA256, Attempts: 50, Interval: 100 * time.Millisecond, RequestTimeout: 2 * time.Second}
+	if _, err := page.Run(ctx); err != nil {
+		return err
+	}
+	if err := healthz(ctx, base.JoinPath("healthz").String()); err != nil {
+		return err
+	}
+	return waitHealthy(ctx, engine, id)
+}
+
+// publishedURL is where the throwaway container's port answers, on SiteHost.
+func (c Check) publishedURL(ctx context.Context, engine *client.Client, id string) (*url.URL, error) {
+	inspect, err := engine.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	bindings := inspect.NetworkSettings.Ports[hardened.Runtime.Port()]
+	if len(bindings) == 0 || bindings[0].HostPort == "" {
+		return nil, fmt.Errorf("the throwaway container publishes no port for %s (state %s)", hardened.Runtime.Port(), inspect.State.Status)
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(c.SiteHost, bindings[0].HostPort), Path: "/"}, nil
+}
+
+func healthz(ctx context.Context, target string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", target, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered HTTP %s, want 200", target, resp.Status)
+	}
+	return nil
+}
+
+// waitHealthy waits until the engine calls the container healthy.
+func waitHealthy(ctx context.Context, engine *client.Client, id string) error {
+	for {
+		inspect, err := engine.ContainerInspect(ctx, id)
+		if err != nil {
+			return err
+		}
+		switch h := inspect.State.Health; {
+		case !inspect.State.Running:
+			return fmt.Errorf("the throwaway container stopped (%s, exit code %d)", inspect.State.Status, inspect.State.ExitCode)
+		case h != nil && h.Status == container.Healthy:
+			return nil
+		case h != nil && h.Status == container.Unhealthy:
+			return fmt.Errorf("the throwaway container became unhealthy: %s", lastProbe(h))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the throwaway container is not healthy yet: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func lastProbe(h *container.Health) string {
+	if len(h.Log) == 0 {
+		return "no healthcheck ran"
+	}
+	last := h.Log[len(h.Log)-1]
+	return fmt.Sprintf("exit %d: %s", last.ExitCode, strings.TrimSpace(last.Output))
+}
+
+// logTail is the end of the throwaway container's error log (nginx's stderr; the access
+// log is its stdout), where nginx says what is wrong.
+func logTail(engine *client.Client, id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	logs, err := engine.ContainerLogs(ctx, id, container.LogsOptions{ShowStderr: true, Tail: "5"})
+	if err != nil {
+		return ""
+	}
+	defer logs.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil || out.Len() == 0 {
+		return ""
+	}
+	return "\nnginx's error log in the throwaway container ends:\n" + strings.TrimRight(out.String(), "\n")
+}
+
+// remove force-removes the throwaway container, with a context of its own: the check's
+// may be over.
+func remove(engine *client.Client, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return engine.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+}
