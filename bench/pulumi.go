@@ -66,7 +66,7 @@ func timeStackLife(ctx context.Context, t *table, w *testsupport.Workspace, stac
 	if err != nil {
 		return fmt.Errorf("first pulumi up: %w", err)
 	}
-	t.add("pulumi up, first (build, push, run, smoke check)", first.Round(10*time.Millisecond).String(), "warm Go build cache; registry on 127.0.0.1")
+	t.add("pulumi up, first (build, preflight, push, run, smoke check)", first.Round(10*time.Millisecond).String(), "warm Go build cache; registry on 127.0.0.1")
 
 	var noop []time.Duration
 	for range noops {
@@ -92,7 +92,7 @@ func timeStackLife(ctx context.Context, t *table, w *testsupport.Workspace, stac
 	if err != nil {
 		return fmt.Errorf("pulumi up after a page change: %w", err)
 	}
-	t.add("pulumi up, page change (build, push, replace, check)", change.Round(10*time.Millisecond).String(), "")
+	t.add("pulumi up, page change (build, preflight, push, replace, check)", change.Round(10*time.Millisecond).String(), "")
 	t.add("page not served during that change", outage.Round(10*time.Millisecond).String(), fmt.Sprintf("longest gap seen by a probe every %s; the port is fixed, so the old container goes first", testsupport.ProbeInterval))
 
 	destroy, err := timed(func() error { _, err := stack.Destroy(ctx); return err })
