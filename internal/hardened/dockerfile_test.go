@@ -1,4 +1,4 @@
-package site_test
+package hardened_test
 
 import (
 	"fmt"
@@ -15,6 +15,9 @@ import (
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
+
+// projectRoot is the project folder, whose app/Dockerfile the tests read.
+const projectRoot = "../.."
 
 // stage is one build stage of a Dockerfile: its FROM and its instructions by name (lower case).
 type stage struct {
