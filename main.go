@@ -2,11 +2,13 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/pushcheck"
 	"github.com/example/custom-nginx/internal/site"
 )
 
@@ -16,7 +18,7 @@ func main() {
 		os.Exit(code)
 	}
 	pulumi.Run(func(ctx *pulumi.Context) error {
-		cfg, s, err := newSite(ctx)
+		cfg, s, err := newSite(ctx, pushcheck.Check)
 		if err != nil {
 			return err
 		}
@@ -25,13 +27,14 @@ func main() {
 	})
 }
 
-// newSite loads and validates the config, then creates the one component.
-func newSite(ctx *pulumi.Context) (config.Config, *site.Site, error) {
+// newSite loads and validates the config, then creates the one component; pushCheck asks
+// the registry (the tests pass their own).
+func newSite(ctx *pulumi.Context, pushCheck func(context.Context, config.Config) error) (config.Config, *site.Site, error) {
 	cfg, err := config.FromContext(ctx)
 	if err != nil {
 		return cfg, nil, err // before any resource is registered: nothing is created
 	}
-	s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: ctx.Project() + "-" + ctx.Stack()})
+	s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: ctx.Project() + "-" + ctx.Stack(), PushCheck: pushCheck})
 	return cfg, s, err
 }
 

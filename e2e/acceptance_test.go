@@ -318,11 +318,7 @@ func acceptanceSetup(t *testing.T) (*testsupport.Engine, string, *testsupport.Re
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := testsupport.StartRegistry("acceptance", "acc-"+randomHex(t, 16))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Stop)
+	reg := testsupport.RequireRegistry(t, "acceptance", "acc-"+randomHex(t, 16))
 	return e, base, reg
 }
 
@@ -591,19 +587,23 @@ func (l *stackLife) pushOffAndOn(t *testing.T) {
 	l.expectSite(t, "with push true again")
 }
 
-// failedPageChange changes the page while the push cannot succeed: the up must fail.
-// It returns that up and the page from before, which must still be served.
+// failedPageChange changes the page while the push cannot succeed: the up must fail at the
+// push check, before anything is built or touched. It returns that up and the page from
+// before, which must still be served.
 func (l *stackLife) failedPageChange(t *testing.T, line, why string) (r run, before []byte) {
 	t.Helper()
 	before, _ = changePage(t, l.ws, line)
-	return mustFail(t, l.stack, why), before
+	r = mustFail(t, l.stack, why)
+	r.expectSteps(t, map[string]string{})
+	return r, before
 }
 
-// pushAndRoll: once the push can succeed again, the next up finds the failed up's build
-// in place, pushes it and rolls it out.
+// pushAndRoll: once the push can succeed again, the next up builds the changed page,
+// proves, pushes and rolls it out.
 func (l *stackLife) pushAndRoll(t *testing.T, when string) {
 	t.Helper()
-	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeRegistryImage: "replace", testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace",
+		testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace,replace"})
 	l.expectSite(t, when)
 }
 
@@ -611,8 +611,9 @@ func (l *stackLife) failedPushKeepsOldPage(t *testing.T) {
 	wrong := "wrong-" + randomHex(t, 12)
 	l.setConfig(t, "registryPassword", auto.ConfigValue{Value: wrong, Secret: true})
 	r, before := l.failedPageChange(t, "changed while the password is wrong", "with a wrong registry password")
-	if !regexp.MustCompile(`(?i)unauthorized|authentication required`).MatchString(r.allOutput()) {
-		t.Errorf("the failed up does not name the authentication problem:\n%s", r.allOutput())
+	if !regexp.MustCompile(`(?i)unauthorized|authentication required`).MatchString(r.allOutput()) ||
+		!strings.Contains(r.allOutput(), "config registryPassword: "+l.reg.Addr+" refused the login") {
+		t.Errorf("the failed up does not name registryPassword and the authentication problem:\n%s", r.allOutput())
 	}
 	for _, secret := range []string{wrong, l.password} {
 		if strings.Contains(r.allOutput(), secret) {
@@ -628,7 +629,7 @@ func (l *stackLife) failedPushKeepsOldPage(t *testing.T) {
 func (l *stackLife) registryDown(t *testing.T) {
 	l.reg.Kill()
 	r, before := l.failedPageChange(t, "changed while the registry is down", "with the registry down")
-	if !strings.Contains(r.allOutput(), l.reg.Addr) || !strings.Contains(r.allOutput(), "connection refused") {
+	if !strings.Contains(r.allOutput(), "config registryServer: cannot reach the registry "+l.reg.Addr) || !strings.Contains(r.allOutput(), "connection refused") {
 		t.Errorf("the failed up does not say the registry at %s refused the connection:\n%s", l.reg.Addr, r.allOutput())
 	}
 	expectPage(t, l.url, before, "while the registry is down")

@@ -141,11 +141,7 @@ func TestPushPullAndNoSecretInImage(t *testing.T) {
 	tag, id, _ := ownApp(t, e)
 
 	password := "e2e-" + randomHex(t, 16)
-	reg, err := testsupport.StartRegistry("ci", password)
-	if err != nil {
-		testsupport.Unavailable(t, err.Error(), "apt-get install -y docker-registry")
-	}
-	t.Cleanup(reg.Stop)
+	reg := testsupport.RequireRegistry(t, "ci", password)
 
 	const repository, imageTag = "e2e/custom-nginx", "v1"
 	pushRef := reg.Addr + "/" + repository + ":" + imageTag

@@ -34,11 +34,7 @@ func TestTwoNodeSwarm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	img := swarmTestImage(ctx, t, host)
-	reg, err := testsupport.StartRegistry("swarm", "e2e-"+randomHex(t, 16))
-	if err != nil {
-		testsupport.Unavailable(t, err.Error(), "apt-get install -y docker-registry")
-	}
-	t.Cleanup(reg.Stop)
+	reg := testsupport.RequireRegistry(t, "swarm", "e2e-"+randomHex(t, 16))
 	s := testsupport.StartSwarm(t, reg)
 
 	checkOneManagerAllReady(ctx, t, s)

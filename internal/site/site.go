@@ -3,6 +3,7 @@
 package site
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -41,6 +42,9 @@ type Args struct {
 	// RunningName names the container, or the service in swarm mode: one per stack, since
 	// the host port is fixed.
 	RunningName string
+	// PushCheck asks the registry whether Config's credentials may push to its repository
+	// (pushcheck.Check); New calls it on `up` when pushing, before it registers anything.
+	PushCheck func(ctx context.Context, cfg config.Config) error
 }
 
 // Site builds, pushes, runs and proves the site. Its children are fields, nil when the
@@ -91,6 +95,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	program, err := ProgramPath()
 	if err != nil {
 		return nil, err
+	}
+	// A refused push fails `up` here, with nothing built, pushed or replaced. A preview
+	// stays offline: it builds and pushes nothing either.
+	if args.Config.Push && !ctx.DryRun() {
+		if err := args.PushCheck(ctx.Context(), args.Config); err != nil {
+			return nil, err
+		}
 	}
 	s := &Site{}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {

@@ -3,6 +3,7 @@ package site_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,9 @@ const (
 	runningName  = "custom-nginx-dev"
 )
 
+// projectDir is projectRoot as an absolute path, which a test can change to more than once.
+var projectDir, _ = filepath.Abs(projectRoot)
+
 var pushValues = map[string]string{
 	config.KeyRegistryUsername: "alice",
 	config.KeyRegistryPassword: testPassword,
@@ -42,13 +46,24 @@ type deployed struct {
 	outputs map[string]string // url, imageId, imageRef, repoUrl (when pushing)
 }
 
-// deploy runs site.New from the project folder, as `pulumi up` does, under mocks.
+// deploy runs site.New from the project folder, as `pulumi up` does, under mocks, with a
+// registry that allows the push.
 func deploy(t *testing.T, cfg config.Config) deployed {
 	t.Helper()
-	t.Chdir(projectRoot)
+	d, err := deployWith(t, cfg, func(context.Context, config.Config) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// deployWith is deploy with pushCheck as the registry's answer.
+func deployWith(t *testing.T, cfg config.Config, pushCheck func(context.Context, config.Config) error) (deployed, error) {
+	t.Helper()
+	t.Chdir(projectDir)
 	d := deployed{rec: &testsupport.Recorder{}, outputs: map[string]string{}}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: runningName})
+		s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: runningName, PushCheck: pushCheck})
 		if err != nil {
 			return err
 		}
@@ -65,10 +80,32 @@ func deploy(t *testing.T, cfg config.Config) deployed {
 		}
 		return nil
 	}, pulumi.WithMocks("custom-nginx", "dev", d.rec))
-	if err != nil {
-		t.Fatal(err)
+	return d, err
+}
+
+// TestPushCheckedFirst: on `up` the registry is asked before anything is registered, with
+// the stack's config; its refusal is the error, and nothing is created. Without a push
+// nothing is asked.
+func TestPushCheckedFirst(t *testing.T) {
+	cfg := pushConfig(t, nil)
+	local := testsupport.NewStackConfig(t, projectRoot, map[string]string{config.KeyPush: "false"}).Load(t, "")
+	var asked []config.Config
+	refusal := errors.New("config registryPassword: docker.io refused the login of alice")
+	d, err := deployWith(t, cfg, func(_ context.Context, got config.Config) error { asked = append(asked, got); return refusal })
+	if !errors.Is(err, refusal) {
+		t.Errorf("error %v, want the push check's %v", err, refusal)
 	}
-	return d
+	if len(asked) != 1 || asked[0] != cfg {
+		t.Errorf("the push check was asked %d times (%v), want once with the stack's config", len(asked), asked)
+	}
+	if n := len(d.rec.All()); n != 0 {
+		t.Errorf("a refused push registered %d resources, want none", n)
+	}
+
+	asked = nil
+	if _, err := deployWith(t, local, func(_ context.Context, got config.Config) error { asked = append(asked, got); return refusal }); err != nil || len(asked) != 0 {
+		t.Errorf("push=false: error %v, %d push checks; want none of either", err, len(asked))
+	}
 }
 
 func TestChildrenNamedByRole(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/registry"
@@ -157,4 +158,16 @@ func FreePort() (int, error) {
 		}
 	}
 	return 0, errors.New("no free TCP port in 20000-31999 after 100 tries")
+}
+
+// RequireRegistry starts a registry for the test, stopped when the test ends, or skips
+// (under CI fails) naming what is missing.
+func RequireRegistry(t testing.TB, user, password string) *Registry {
+	t.Helper()
+	reg, err := StartRegistry(user, password)
+	if err != nil {
+		Unavailable(t, err.Error(), "apt-get install -y docker-registry")
+	}
+	t.Cleanup(reg.Stop)
+	return reg
 }
