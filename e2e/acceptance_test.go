@@ -98,10 +98,10 @@ func newWorkspace(t *testing.T, dockerHost string) *testsupport.Workspace {
 
 // newStack creates a stack of w with cfg and, when the test ends, destroys it, removes it
 // and removes the images its ups built on engine (nil: it builds nothing).
-func newStack(t *testing.T, w *testsupport.Workspace, name string, cfg auto.ConfigMap, engine *testsupport.Engine) *testsupport.Stack {
+func newStack(t *testing.T, w *testsupport.Workspace, name string, cfg auto.ConfigMap, engine *testsupport.Engine, opts ...auto.LocalWorkspaceOption) *testsupport.Stack {
 	t.Helper()
 	ctx := context.Background()
-	s, err := w.NewStack(ctx, name, cfg, engine)
+	s, err := w.NewStack(ctx, name, cfg, engine, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

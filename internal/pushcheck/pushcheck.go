@@ -7,6 +7,7 @@ package pushcheck
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -92,8 +93,12 @@ func reason(err error) string {
 	for _, d := range refused.Errors {
 		said = append(said, fmt.Sprintf("%s: %s", d.Code, d.Message))
 	}
-	if len(said) == 0 { // not the registry's error format, e.g. the token service's
+	if len(said) == 0 { // not the registry's error format: the token service's
 		msg := refused.Error()
+		var hub struct{ Details string } // Docker Hub's token service: {"details":"…"}
+		if i := strings.Index(msg, "{"); i >= 0 && json.Unmarshal([]byte(msg[i:]), &hub) == nil && hub.Details != "" {
+			return fmt.Sprintf("HTTP %d: %s", refused.StatusCode, hub.Details)
+		}
 		if i := strings.Index(msg, ": "); refused.Request != nil && i >= 0 {
 			msg = msg[i+2:] // the request line
 		}

@@ -26,6 +26,12 @@ func Forward(listenAddr, network, address string) (*Forwarder, error) {
 // process's own network namespace: with l opened in another namespace, the relay crosses
 // from that namespace into this one. It owns l: Close closes it.
 func ForwardFrom(l net.Listener, network, address string) *Forwarder {
+	return ForwardFunc(l, func() (net.Conn, error) { return net.Dial(network, address) })
+}
+
+// ForwardFunc relays each connection accepted on l to a connection dial makes. It owns l:
+// Close closes it.
+func ForwardFunc(l net.Listener, dial func() (net.Conn, error)) *Forwarder {
 	f := &Forwarder{Addr: l.Addr().String(), listener: l}
 	go func() {
 		for {
@@ -35,7 +41,7 @@ func ForwardFrom(l net.Listener, network, address string) *Forwarder {
 			}
 			go func() {
 				defer in.Close()
-				out, err := net.Dial(network, address)
+				out, err := dial()
 				if err != nil {
 					return
 				}

@@ -74,8 +74,9 @@ type Stack struct {
 
 // NewStack creates (or selects) the stack name with cfg. engine is the engine the stack
 // builds on (nil when it builds nothing, as with bad config); Remove removes what it built
-// there. On error nothing of the stack is left.
-func (w *Workspace) NewStack(ctx context.Context, name string, cfg auto.ConfigMap, engine *Engine) (*Stack, error) {
+// there. opts go to the stack's workspace (e.g. auto.Pulumi: another CLI). On error nothing
+// of the stack is left.
+func (w *Workspace) NewStack(ctx context.Context, name string, cfg auto.ConfigMap, engine *Engine, opts ...auto.LocalWorkspaceOption) (*Stack, error) {
 	s := &Stack{Name: name, ws: w, engine: engine, builtBy: map[string]bool{}}
 	if engine != nil {
 		refs, err := engine.imageRefs(ctx)
@@ -84,7 +85,7 @@ func (w *Workspace) NewStack(ctx context.Context, name string, cfg auto.ConfigMa
 		}
 		s.before = refs
 	}
-	stack, err := auto.UpsertStackLocalSource(ctx, name, w.Dir, auto.EnvVars(w.Env), auto.SecretsProvider("passphrase"))
+	stack, err := auto.UpsertStackLocalSource(ctx, name, w.Dir, append([]auto.LocalWorkspaceOption{auto.EnvVars(w.Env), auto.SecretsProvider("passphrase")}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -602,7 +602,20 @@ func readOwnerFile(path string) (pid int, owner, suffix string, ok bool) {
 // namespaces, links, FORWARD rule and directories stay. A swarm with a process still
 // running is left alone.
 func reapStaleSwarms(t testing.TB) {
-	ownerFiles, _ := filepath.Glob(filepath.Join(swarmTempDir, swarmDirPrefix+"*", swarmOwnerFile))
+	reapStale(t, "swarm", swarmDirPrefix, func(dir, suffix string) staleRun { return staleSwarm(dir, suffix) })
+}
+
+// staleRun is what a test's swarm or Docker Hub left behind.
+type staleRun interface {
+	leftoverProcesses() []swarmProcess
+	removeResources(logf func(string, ...any)) []error
+}
+
+// reapStale removes what the tests under dirPrefix left when their process ended without
+// its cleanup, leaving alone any whose test still runs or a process of which does; stale
+// makes the run of a directory and its suffix, what names it in the log.
+func reapStale(t testing.TB, what, dirPrefix string, stale func(dir, suffix string) staleRun) {
+	ownerFiles, _ := filepath.Glob(filepath.Join(swarmTempDir, dirPrefix+"*", swarmOwnerFile))
 	for _, ownerFile := range ownerFiles {
 		pid, owner, suffix, ok := readOwnerFile(ownerFile)
 		if !ok {
@@ -611,13 +624,14 @@ func reapStaleSwarms(t testing.TB) {
 		if live, err := swarmOwner(pid); err == nil && live == owner {
 			continue // its test still runs
 		}
-		stale := staleSwarm(filepath.Dir(ownerFile), suffix)
-		if left := stale.leftoverProcesses(); len(left) > 0 {
-			t.Logf("swarm: leaving stale swarm %s alone: pid %d still runs (%s)", stale.dir, left[0].pid, left[0].cmdline)
+		dir := filepath.Dir(ownerFile)
+		run := stale(dir, suffix)
+		if left := run.leftoverProcesses(); len(left) > 0 {
+			t.Logf("%s: leaving stale %s alone: pid %d still runs (%s)", what, dir, left[0].pid, left[0].cmdline)
 			continue
 		}
-		errs := stale.removeResources(t.Logf)
-		t.Logf("swarm: removed stale swarm %s of pid %d (errors: %v)", stale.dir, pid, errs)
+		errs := run.removeResources(t.Logf)
+		t.Logf("%s: removed stale %s of pid %d (errors: %v)", what, dir, pid, errs)
 	}
 }
 
