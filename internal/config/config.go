@@ -48,6 +48,10 @@ const (
 // DockerHub is the registryServer value that means Docker Hub.
 const DockerHub = "docker.io"
 
+// DockerHubRegistry is where Docker Hub's registry API answers: where Docker's own client
+// logs in, pushes and pulls docker.io images.
+const DockerHubRegistry = "registry-1.docker.io"
+
 // defaultRepositoryName is the repository's last path component when repository is empty.
 const defaultRepositoryName = "custom-nginx"
 
@@ -345,7 +349,7 @@ func normalizeServer(server string) (string, error) {
 		return "", fmt.Errorf("%q has a scheme; give host[:port] only", server)
 	}
 	switch strings.ToLower(server) {
-	case DockerHub, "index.docker.io", "registry-1.docker.io":
+	case DockerHub, "index.docker.io", DockerHubRegistry:
 		return DockerHub, nil
 	}
 	if !isDomain(server) {

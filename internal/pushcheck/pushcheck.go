@@ -52,11 +52,10 @@ func Check(ctx context.Context, cfg config.Config) error {
 	return pushRefused(cfg, err)
 }
 
-// registryHost is where the registry API answers: for Docker Hub, the host Docker's own
-// client pushes to.
+// registryHost is where the registry API answers.
 func registryHost(server string) string {
 	if server == config.DockerHub {
-		return "registry-1.docker.io"
+		return config.DockerHubRegistry
 	}
 	return server
 }

@@ -255,7 +255,7 @@ func localImageName(cfg config.Config) string {
 // registry itself, over plain HTTP for loopback registries as Docker assumes.
 func authAddress(server string) string {
 	if server == config.DockerHub {
-		return "registry-1.docker.io"
+		return config.DockerHubRegistry
 	}
 	host := server
 	if i := strings.LastIndex(server, ":"); i > strings.LastIndex(server, "]") {

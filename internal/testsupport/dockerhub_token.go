@@ -15,15 +15,17 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/example/custom-nginx/internal/config"
 )
 
 // The names and values of Docker Hub that clients (the engine, BuildKit, the docker
 // provider, the CLI) have built in; the tests' own Hub answers under the same ones.
 const (
-	HubRegistryHost = "registry-1.docker.io" // where the engine pulls and pushes docker.io images
-	HubIndexHost    = "index.docker.io"      // the index name docker login defaults to
-	HubAuthHost     = "auth.docker.io"       // the token service
-	HubService      = "registry.docker.io"   // the service the registry names in its challenge, the tokens' aud
+	HubRegistryHost = config.DockerHubRegistry // where the engine pulls and pushes docker.io images
+	HubIndexHost    = "index.docker.io"        // the index name docker login defaults to
+	HubAuthHost     = "auth.docker.io"         // the token service
+	HubService      = "registry.docker.io"     // the service the registry names in its challenge, the tokens' aud
 	HubRealm        = "https://" + HubAuthHost + "/token"
 	HubServerAddr   = "https://" + HubIndexHost + "/v1/" // the engine's and the CLI's key for Hub credentials
 )
