@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,36 +115,13 @@ func (h *DockerHub) DialContext(ctx context.Context, network, addr string) (net.
 	if ip, ok := hubHosts[host]; ok {
 		addr = net.JoinHostPort(ip, port)
 	}
-	type result struct {
-		conn net.Conn
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// Never unlocked, as in listenInNetns: the thread ends with the goroutine.
-		runtime.LockOSThread()
-		if err := enterNetns(h.netnsPath); err != nil {
-			done <- result{nil, err}
-			return
-		}
+	var conn net.Conn
+	err = inNetns(h.netnsPath, func() (err error) {
 		var d net.Dialer
-		conn, err := d.DialContext(ctx, network, addr)
-		done <- result{conn, err}
-	}()
-	r := <-done
-	return r.conn, r.err
-}
-
-func enterNetns(nsPath string) error {
-	ns, err := os.Open(nsPath)
-	if err != nil {
+		conn, err = d.DialContext(ctx, network, addr)
 		return err
-	}
-	defer ns.Close()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", nsPath, err)
-	}
-	return nil
+	})
+	return conn, err
 }
 
 // HTTPClient is a client that connects inside the Hub's network namespace (DialContext)

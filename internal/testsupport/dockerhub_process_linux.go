@@ -122,25 +122,12 @@ func (h *DockerHub) startEngine(ctx context.Context) error {
 		return err
 	}
 	h.dockerd = d
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-d.exited:
-			return fmt.Errorf("the Hub's dockerd exited: %v%s", d.waitErr, d.logTail())
-		default:
-		}
-		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		e, err := ConnectEngineAt(pingCtx, h.Socket)
-		cancel()
-		if err == nil {
-			h.Engine = e
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the Hub's dockerd not answering after 60s: %v%s", err, d.logTail())
-		}
-		time.Sleep(100 * time.Millisecond)
+	e, err := waitEngine(ctx, h.Socket, d.exited, func() error { return d.waitErr }, d.logTail)
+	if err != nil {
+		return fmt.Errorf("the Hub's dockerd: %w", err)
 	}
+	h.Engine = e
+	return nil
 }
 
 // hubBase is the base StartDockerHub pushes for HubOptions.AppDir: src in the host engine,

@@ -364,25 +364,12 @@ func (n *SwarmNode) startEngine(ctx context.Context) error {
 	}
 	n.exited = exited
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-n.exited:
-			return fmt.Errorf("dockerd of %s exited: %v%s", n.Name, n.waitErr, n.logTail())
-		default:
-		}
-		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		e, err := ConnectEngineAt(pingCtx, n.Socket)
-		cancel()
-		if err == nil {
-			n.Engine = e
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("dockerd of %s not answering after 60s: %v%s", n.Name, err, n.logTail())
-		}
-		time.Sleep(100 * time.Millisecond)
+	e, err := waitEngine(ctx, n.Socket, n.exited, func() error { return n.waitErr }, n.logTail)
+	if err != nil {
+		return fmt.Errorf("dockerd of %s: %w", n.Name, err)
 	}
+	n.Engine = e
+	return nil
 }
 
 func (n *SwarmNode) logTail() string {
@@ -763,34 +750,61 @@ func unescapeMountPath(p string) string {
 	return b.String()
 }
 
+// waitEngine connects to a dockerd just started on socket, for up to 60 s; exited closes
+// when that dockerd ends, with exitErr then its exit status, and logTail says why.
+func waitEngine(ctx context.Context, socket string, exited <-chan struct{}, exitErr func() error, logTail func() string) (*Engine, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("exited: %v%s", exitErr(), logTail())
+		default:
+		}
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		e, err := ConnectEngineAt(pingCtx, socket)
+		cancel()
+		if err == nil {
+			return e, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("not answering after 60s: %v%s", err, logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // listenInNetns opens a TCP listener on addr inside the network namespace at nsPath. The
 // socket stays in that namespace for good; connections it accepts can be relayed from
 // this process's own namespace.
-func listenInNetns(nsPath, addr string) (net.Listener, error) {
-	type result struct {
-		l   net.Listener
-		err error
-	}
-	done := make(chan result, 1)
+func listenInNetns(nsPath, addr string) (l net.Listener, err error) {
+	err = inNetns(nsPath, func() error {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l, err
+}
+
+// inNetns runs do on a thread of its own inside the network namespace at nsPath: a socket
+// do opens stays in that namespace.
+func inNetns(nsPath string, do func() error) error {
+	done := make(chan error, 1)
 	go func() {
 		// Never unlocked: the goroutine ends on this thread, now in another namespace, and
 		// the runtime then ends the thread instead of reusing it.
 		runtime.LockOSThread()
 		ns, err := os.Open(nsPath)
 		if err != nil {
-			done <- result{nil, err}
+			done <- err
 			return
 		}
 		defer ns.Close()
 		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- result{nil, fmt.Errorf("setns %s: %w", nsPath, err)}
+			done <- fmt.Errorf("setns %s: %w", nsPath, err)
 			return
 		}
-		l, err := net.Listen("tcp", addr)
-		done <- result{l, err}
+		done <- do()
 	}()
-	r := <-done
-	return r.l, r.err
+	return <-done
 }
 
 // swarmSubnet picks a random 10.X.Y. prefix (X in 200-250) that no address or route of the
