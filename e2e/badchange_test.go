@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,19 +30,7 @@ func (l *stackLife) badChangesKeepTheSiteUp(t *testing.T) {
 // badChange makes the edit from → to in the workspace's nginx.conf, runs the up that must
 // fail with a probe watching, and puts the good config back.
 func (l *stackLife) badChange(t *testing.T, from, to, says string) {
-	conf := filepath.Join(l.appFolder, "nginx.conf")
-	good, err := os.ReadFile(conf)
-	if err != nil || !strings.Contains(string(good), from) {
-		t.Fatalf("nginx.conf has no %q (%v)", from, err)
-	}
-	if err := os.WriteFile(conf, []byte(strings.Replace(string(good), from, to, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := os.WriteFile(conf, good, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}()
+	defer editConf(t, l.appFolder, from, to)()
 
 	p := testsupport.StartProbe([]string{l.url}, probeTimeout)
 	r := mustFail(t, l.stack, "with "+to)

@@ -5,11 +5,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +61,33 @@ func buildApp(e *testsupport.Engine, tag string, noCache bool) (id, base string,
 		return "", "", fmt.Errorf("%w\n(set %s to a base image present on this machine, e.g. the stand-in from scripts/standin-base.sh)", err, testsupport.BaseImageEnv)
 	}
 	return id, base, nil
+}
+
+// confWith is the nginx.conf of the app folder appFolder, and the same with from replaced
+// by to, once; the test fails if from is not in it.
+func confWith(t *testing.T, appFolder, from, to string) (good, changed []byte) {
+	t.Helper()
+	good, err := os.ReadFile(filepath.Join(appFolder, "nginx.conf"))
+	if err != nil || !bytes.Contains(good, []byte(from)) {
+		t.Fatalf("%s/nginx.conf has no %q (%v)", appFolder, from, err)
+	}
+	return good, bytes.Replace(good, []byte(from), []byte(to), 1)
+}
+
+// editConf replaces from with to in appFolder's nginx.conf and returns what puts the
+// original back.
+func editConf(t *testing.T, appFolder, from, to string) (restore func()) {
+	t.Helper()
+	conf := filepath.Join(appFolder, "nginx.conf")
+	good, changed := confWith(t, appFolder, from, to)
+	if err := os.WriteFile(conf, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.WriteFile(conf, good, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // shared is one build of app/ for the tests that only read it; TestMain removes it.

@@ -113,11 +113,8 @@ func waitThrowaway(e *testsupport.Engine, limit time.Duration) error {
 // removes the image when the test ends.
 func buildChangedApp(t *testing.T, e *testsupport.Engine, from, to string) string {
 	t.Helper()
-	good, err := os.ReadFile(filepath.Join(appDir, "nginx.conf"))
-	if err != nil || !strings.Contains(string(good), from) {
-		t.Fatalf("app/nginx.conf has no %q (%v)", from, err)
-	}
-	dir := appCopy(t, strings.Replace(string(good), from, to, 1))
+	_, changed := confWith(t, appDir, from, to)
+	dir := appCopy(t, string(changed))
 	base, err := testsupport.BaseImage(appDir)
 	if err != nil {
 		t.Fatal(err)

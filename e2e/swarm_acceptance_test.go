@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -172,23 +171,7 @@ func (l *swarmLife) inspectService(t *testing.T) swarm.Service {
 
 func (l *swarmLife) breakHealthcheck(t *testing.T) (restore func()) {
 	t.Helper()
-	conf := filepath.Join(l.appFolder, "nginx.conf")
-	good, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broken := strings.Replace(string(good), `return 200 "ok\n";`, `return 500 "broken\n";`, 1)
-	if broken == string(good) {
-		t.Fatal("nginx.conf has no /healthz answer to break")
-	}
-	if err := os.WriteFile(conf, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if err := os.WriteFile(conf, good, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return editConf(t, l.appFolder, `return 200 "ok\n";`, `return 500 "broken\n";`)
 }
 
 func (l *swarmLife) destroy(t *testing.T) {
