@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"go/ast"
@@ -13,24 +13,26 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+
+	"github.com/example/custom-nginx/internal/config"
 )
 
 // declared is every key Pulumi.yaml must declare, with its type and default.
 var declared = map[string]struct{ typ, def string }{
-	KeyRegistryServer:   {"string", "docker.io"},
-	KeyRegistryUsername: {"string", ""},
-	KeyRepository:       {"string", ""},
-	KeyImageTag:         {"string", "v1"},
-	KeyHostPort:         {"integer", "8080"},
-	KeyBaseImage:        {"string", ""},
-	KeyPush:             {"boolean", "true"},
-	KeyPlatform:         {"string", ""},
-	KeyHostIP:           {"string", "0.0.0.0"},
-	KeySiteHost:         {"string", ""},
-	KeyMode:             {"string", "container"},
-	KeyReplicas:         {"integer", "2"},
-	KeyServiceMode:      {"string", "replicated"},
-	KeyPublishMode:      {"string", "ingress"},
+	config.KeyRegistryServer:   {"string", "docker.io"},
+	config.KeyRegistryUsername: {"string", ""},
+	config.KeyRepository:       {"string", ""},
+	config.KeyImageTag:         {"string", "v1"},
+	config.KeyHostPort:         {"integer", "8080"},
+	config.KeyBaseImage:        {"string", ""},
+	config.KeyPush:             {"boolean", "true"},
+	config.KeyPlatform:         {"string", ""},
+	config.KeyHostIP:           {"string", "0.0.0.0"},
+	config.KeySiteHost:         {"string", ""},
+	config.KeyMode:             {"string", "container"},
+	config.KeyReplicas:         {"integer", "2"},
+	config.KeyServiceMode:      {"string", "replicated"},
+	config.KeyPublishMode:      {"string", "ingress"},
 }
 
 // keyConstants are the values of the Key* constants in config.go, read from the source so
@@ -60,15 +62,15 @@ func keyConstants(t *testing.T) []string {
 
 func TestDeclaredIsEveryKeyButThePassword(t *testing.T) {
 	keys := keyConstants(t)
-	if !slices.Contains(keys, KeyRegistryPassword) {
+	if !slices.Contains(keys, config.KeyRegistryPassword) {
 		t.Fatalf("Key* constants %v: registryPassword missing, the parse went wrong", keys)
 	}
 	for _, key := range keys {
 		_, ok := declared[key]
-		if key == KeyRegistryPassword && ok {
+		if key == config.KeyRegistryPassword && ok {
 			t.Error("registryPassword is in declared: it must stay undeclared (Pulumi.yaml says why)")
 		}
-		if key != KeyRegistryPassword && !ok {
+		if key != config.KeyRegistryPassword && !ok {
 			t.Errorf("config key %s is missing from declared", key)
 		}
 	}
@@ -80,7 +82,7 @@ func TestDeclaredIsEveryKeyButThePassword(t *testing.T) {
 // TestProjectFilesLoadLikeTheCLI loads Pulumi.yaml and Pulumi.dev.yaml with the SDK's own
 // loaders, which validate them against the project schema the CLI uses.
 func TestProjectFilesLoadLikeTheCLI(t *testing.T) {
-	project, err := workspace.LoadProject("../../Pulumi.yaml")
+	project, err := workspace.LoadProject(projectRoot + "/Pulumi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestProjectFilesLoadLikeTheCLI(t *testing.T) {
 		}
 	}
 	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
-	if _, err := workspace.LoadProjectStack(sink, project, "../../Pulumi.dev.yaml"); err != nil {
+	if _, err := workspace.LoadProjectStack(sink, project, projectRoot+"/Pulumi.dev.yaml"); err != nil {
 		t.Fatalf("Pulumi.dev.yaml: %v", err)
 	}
 }
