@@ -5,12 +5,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -287,21 +287,19 @@ func (l *hubLife) pulledFresh(t *testing.T) {
 	if err := e.Pull(l.ctx, tag, l.hub.Auth(hubUser)); err != nil {
 		t.Fatalf("pulling %s from the Hub: %v", tag, err)
 	}
-	_, base := e.RunHardened(t, tag)
-	resp, err := l.hub.HTTPClient().Get(base)
+	_, base := e.RunHardened(t, tag) // published inside the Hub's network namespace
+	site, err := l.hub.Forward(strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	served, err := io.ReadAll(resp.Body)
-	if err != nil {
+	defer site.Close()
+	url := "http://" + site.Addr + "/"
+	if _, err := testsupport.WaitServed(url, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	page, err := os.ReadFile(l.ws.Page())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(served) != string(page) {
-		t.Errorf("the pulled tag serves %d bytes, not the page (%d bytes)", len(served), len(page))
-	}
+	expectPage(t, url, page, "from the tag pulled back")
 }
