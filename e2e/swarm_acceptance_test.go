@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
@@ -56,7 +57,7 @@ type swarmLife struct {
 
 func newSwarmLife(t *testing.T) *swarmLife {
 	host, base, reg := acceptanceSetup(t)
-	l := &swarmLife{ctx: context.Background(), reg: reg, sw: testsupport.StartSwarm(t, reg)}
+	l := &swarmLife{ctx: context.Background(), reg: reg, sw: testsupport.StartSwarm(t, testsupport.SwarmOptions{Registry: reg})}
 	// The manager builds the image: it needs the base the build starts from.
 	if err := l.sw.Manager.LoadImageFrom(l.ctx, host, base); err != nil {
 		t.Fatal(err)
@@ -207,10 +208,19 @@ func expectTask(t *testing.T, node testsupport.SwarmNode, service, image string)
 	if h := inspect.State.Health; h == nil || h.Status != container.Healthy {
 		t.Errorf("the task on %s is not healthy: %+v", node.Name, inspect.State.Health)
 	}
-	if inspect.Config.Image != image {
+	if !sameReference(inspect.Config.Image, image) {
 		t.Errorf("the task on %s runs %s, want the pushed %s", node.Name, inspect.Config.Image, image)
 	}
 	if inspect.Config.User != "101:101" || !inspect.HostConfig.ReadonlyRootfs {
 		t.Errorf("the task on %s runs as %q, read-only root %v: not hardened", node.Name, inspect.Config.User, inspect.HostConfig.ReadonlyRootfs)
 	}
+}
+
+// sameReference reports whether two image references name the same image once
+// normalized: Swarm gives a task docker.io's images by their familiar names
+// (alice/custom-nginx@…).
+func sameReference(a, b string) bool {
+	na, errA := reference.ParseNormalizedNamed(a)
+	nb, errB := reference.ParseNormalizedNamed(b)
+	return errA == nil && errB == nil && na.String() == nb.String()
 }

@@ -35,7 +35,7 @@ func TestTwoNodeSwarm(t *testing.T) {
 	defer cancel()
 	img := swarmTestImage(ctx, t, host)
 	reg := testsupport.RequireRegistry(t, "swarm", "e2e-"+randomHex(t, 16))
-	s := testsupport.StartSwarm(t, reg)
+	s := testsupport.StartSwarm(t, testsupport.SwarmOptions{Registry: reg})
 
 	checkOneManagerAllReady(ctx, t, s)
 	byDigest := pushFromManager(ctx, t, s, host, reg, img)

@@ -3,6 +3,7 @@ package site
 import (
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -35,8 +36,11 @@ func (s *Site) runService(c children, args Args, pushed []pulumi.Resource) (runn
 		Username:      pulumi.String(cfg.RegistryUsername),
 		Password:      secret(cfg.RegistryPassword),
 	}
+	// The engine reads a docker.io image back by its familiar name (alice/custom-nginx@…,
+	// not docker.io/alice/…): given in that form, a no-op `up` sees no diff.
+	image := s.ImageRef.ApplyT(familiarName).(pulumi.StringOutput)
 	var err error
-	s.Service, err = docker.NewService(c.ctx, c.named("service"), serviceArgs(args.RunningName, s.ImageRef, cfg, auth),
+	s.Service, err = docker.NewService(c.ctx, c.named("service"), serviceArgs(args.RunningName, image, cfg, auth),
 		c.parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
 	if err != nil {
 		return running{}, err
@@ -55,6 +59,15 @@ func (s *Site) runService(c children, args Args, pushed []pulumi.Resource) (runn
 		return running{}, err
 	}
 	return running{resource: s.Rollout, rerun: rerun}, nil
+}
+
+// familiarName is ref as the engine shows it: docker.io's domain and library/ left out.
+func familiarName(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", err
+	}
+	return reference.FamiliarString(named), nil
 }
 
 // serviceArgs runs image (the pushed digest, so every node runs exactly that build) as a

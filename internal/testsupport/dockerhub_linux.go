@@ -257,17 +257,42 @@ func (h *DockerHub) makeNamespaces() error {
 			return err
 		}
 	}
-	// Private propagation: the bind mounts stay in this namespace, the host never sees them.
-	script := `mount --bind "$1" /etc/hosts && mount --bind "$2" "$3" && exec sleep infinity`
-	holder, err := startHubProcess(filepath.Join(h.dir, "holder.log"), "nsenter", "--net="+h.netnsPath, "--",
-		"unshare", "--mount", "--propagation", "private", "--",
-		"sh", "-c", script, "holder",
-		filepath.Join(h.dir, "hosts"), filepath.Join(h.dir, "ca-bundle.crt"), hubSystemBundle)
+	holder, err := startHubProcess(filepath.Join(h.dir, "holder.log"),
+		append([]string{"nsenter", "--net=" + h.netnsPath, "--"}, h.namesAndTrust("sleep", "infinity")...)...)
 	if err != nil {
 		return err
 	}
 	h.holder = holder
 	return h.waitMounts()
+}
+
+// namesAndTrust is argv run in a mount namespace of its own in which the Hub's names
+// resolve as in the Hub's namespaces and its CA is trusted: the Hub's hosts file and CA
+// bundle bind-mounted over the system's. Private propagation: the host never sees them.
+func (h *DockerHub) namesAndTrust(argv ...string) []string {
+	script := `mount --bind "$1" /etc/hosts && mount --bind "$2" "$3" && shift 3 && exec "$@"`
+	return append([]string{"unshare", "--mount", "--propagation", "private", "--",
+		"sh", "-c", script, "hub-names",
+		filepath.Join(h.dir, "hosts"), filepath.Join(h.dir, "ca-bundle.crt"), hubSystemBundle}, argv...)
+}
+
+// RelayInto makes the Hub's servers reachable from the network namespace at nsPath at the
+// addresses its names resolve to (namesAndTrust): each listens there on the loopback and
+// relays into the Hub's namespace. Close the relays when done.
+func (h *DockerHub) RelayInto(nsPath string) ([]*Forwarder, error) {
+	var relays []*Forwarder
+	for _, ip := range []string{hubRegistryIP, hubAuthIP} {
+		if err := swarmRun("nsenter", "--net="+nsPath, "--", "ip", "addr", "add", ip+"/32", "dev", "lo"); err != nil {
+			return relays, err
+		}
+		addr := net.JoinHostPort(ip, "443")
+		l, err := listenInNetns(nsPath, addr)
+		if err != nil {
+			return relays, fmt.Errorf("relay of %s in %s: %w", addr, nsPath, err)
+		}
+		relays = append(relays, ForwardFunc(l, func() (net.Conn, error) { return h.DialContext(context.Background(), "tcp", addr) }))
+	}
+	return relays, nil
 }
 
 // waitMounts waits until the holder's namespace shows the Hub's hosts file.

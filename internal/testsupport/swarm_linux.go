@@ -40,6 +40,7 @@ type SwarmNode struct {
 
 	dir     string // data, exec root, socket and log of its dockerd
 	netns   string // /var/run/netns/Name
+	hub     *DockerHub
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when dockerd has exited
 	waitErr error         // dockerd's exit status, once exited is closed
@@ -48,13 +49,17 @@ type SwarmNode struct {
 // Swarm is a real Docker Swarm of two engines on this host, each in its own network
 // namespace on a private bridge: the first is the manager, the second a worker. Every
 // node reaches the test registry at the address the host does (RegistryAddr, on its own
-// 127.0.0.1), so one image reference works on the host and on every node.
+// 127.0.0.1), so one image reference works on the host and on every node. With a test
+// Docker Hub, every node reaches it under Hub's names, trusting its CA, as the Hub's own
+// namespaces do, and the Hub's network namespace is on the bridge too (HubAddr): what
+// runs inside it reaches the nodes.
 type Swarm struct {
 	Nodes        []SwarmNode // Nodes[0] is the manager
 	Manager      SwarmNode
 	RegistryAddr string        // the registry's 127.0.0.1:port, the same on the host and on every node
 	Bridge       string        // host bridge the nodes are attached to
 	BridgeAddr   string        // the host's address on it, e.g. 10.213.7.1
+	HubAddr      string        // with a Hub, its network namespace's address on the bridge
 	Subnet       string        // e.g. 10.213.7.0/24; exists only while the swarm does
 	StartTime    time.Duration // how long StartSwarm took
 
@@ -71,15 +76,21 @@ type Swarm struct {
 // SwarmNodes is how many engines StartSwarm starts.
 const SwarmNodes = 2
 
+// SwarmOptions say what the nodes reach besides each other.
+type SwarmOptions struct {
+	Registry *Registry  // reached by every node at Registry.Addr
+	Hub      *DockerHub // reached by every node as Docker Hub
+}
+
 // StartSwarm builds a two-node swarm and tears it down when the test ends, whether it
-// passes or not. With reg, every node reaches reg at reg.Addr. It needs root and ip,
-// nsenter, unshare, iptables and dockerd: without them the test is skipped (fails under CI).
-func StartSwarm(t testing.TB, reg *Registry) *Swarm {
+// passes or not. It needs root and ip, nsenter, unshare, iptables and dockerd: without
+// them the test is skipped (fails under CI).
+func StartSwarm(t testing.TB, opts SwarmOptions) *Swarm {
 	t.Helper()
 	requireSwarmTools(t)
 	s := &Swarm{startedAt: time.Now(), nsInodes: map[uint64]bool{}}
 	t.Cleanup(func() { s.teardown(t) })
-	if err := s.start(t, reg); err != nil {
+	if err := s.start(t, opts); err != nil {
 		t.Fatalf("starting the swarm: %v", err)
 	}
 	s.StartTime = time.Since(s.startedAt)
@@ -104,7 +115,7 @@ func requireSwarmTools(t testing.TB) {
 
 // start builds the swarm step by step; whatever a step made before an error, teardown
 // removes.
-func (s *Swarm) start(t testing.TB, reg *Registry) error {
+func (s *Swarm) start(t testing.TB, opts SwarmOptions) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	suffix, err := swarmSuffix()
@@ -120,12 +131,17 @@ func (s *Swarm) start(t testing.TB, reg *Registry) error {
 		return err
 	}
 	for i := range SwarmNodes {
-		if err := s.addNode(i, reg); err != nil {
+		if err := s.addNode(i, opts); err != nil {
 			return err
 		}
 	}
-	if reg != nil {
-		s.RegistryAddr = reg.Addr
+	if opts.Registry != nil {
+		s.RegistryAddr = opts.Registry.Addr
+	}
+	if opts.Hub != nil {
+		if err := s.attachHub(opts.Hub); err != nil {
+			return err
+		}
 	}
 	if err := s.startEngines(ctx); err != nil {
 		return err
@@ -179,13 +195,14 @@ func (s *Swarm) makeBridge() error {
 }
 
 // addNode makes node i's network namespace, with a veth pair to the bridge and no default
-// route, and its directory; with reg, it relays the registry's address on the node's own
-// loopback to the host's.
-func (s *Swarm) addNode(i int, reg *Registry) error {
+// route, and its directory; it relays the registry's address on the node's own loopback
+// to the host's, and the Hub's addresses to the Hub.
+func (s *Swarm) addNode(i int, opts SwarmOptions) error {
 	n := SwarmNode{
 		Name: swarmNodeName(s.suffix, i),
 		Addr: s.prefix + strconv.Itoa(2+i),
 		dir:  filepath.Join(s.dir, strconv.Itoa(i)),
+		hub:  opts.Hub,
 	}
 	n.netns = swarmNetnsPath(n.Name)
 	n.Socket = "unix://" + filepath.Join(n.dir, "d.sock")
@@ -198,6 +215,35 @@ func (s *Swarm) addNode(i int, reg *Registry) error {
 		return err
 	}
 	s.nsInodes[st.Ino] = true
+	if err := s.plug(i, n.Name, n.Addr); err != nil {
+		return err
+	}
+	if err := swarmRun("ip", "-n", n.Name, "link", "set", "lo", "up"); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
+		return err
+	}
+	if opts.Registry != nil {
+		l, err := listenInNetns(n.netns, opts.Registry.Addr)
+		if err != nil {
+			return fmt.Errorf("registry relay in %s: %w", n.Name, err)
+		}
+		s.relays = append(s.relays, ForwardFrom(l, "tcp", opts.Registry.Addr))
+	}
+	if opts.Hub != nil {
+		relays, err := opts.Hub.RelayInto(n.netns)
+		s.relays = append(s.relays, relays...)
+		if err != nil {
+			return fmt.Errorf("docker hub relays in %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// plug attaches the network namespace netnsName to the bridge at addr, through veth pair
+// i (eth0 inside), with no default route.
+func (s *Swarm) plug(i int, netnsName, addr string) error {
 	host, peer := swarmVethNames(s.suffix, i)
 	if err := swarmRun("ip", "link", "add", host, "type", "veth", "peer", "name", peer); err != nil {
 		return err
@@ -206,27 +252,23 @@ func (s *Swarm) addNode(i int, reg *Registry) error {
 	for _, args := range [][]string{
 		{"link", "set", host, "master", s.Bridge},
 		{"link", "set", host, "up"},
-		{"link", "set", peer, "netns", n.Name},
-		{"-n", n.Name, "link", "set", peer, "name", "eth0"},
-		{"-n", n.Name, "addr", "add", n.Addr + "/24", "dev", "eth0"},
-		{"-n", n.Name, "link", "set", "eth0", "up"},
-		{"-n", n.Name, "link", "set", "lo", "up"},
+		{"link", "set", peer, "netns", netnsName},
+		{"-n", netnsName, "link", "set", peer, "name", "eth0"},
+		{"-n", netnsName, "addr", "add", addr + "/24", "dev", "eth0"},
+		{"-n", netnsName, "link", "set", "eth0", "up"},
 	} {
 		if err := swarmRun("ip", args...); err != nil {
 			return err
 		}
 	}
-	if err := os.MkdirAll(n.dir, 0o700); err != nil {
-		return err
-	}
-	if reg != nil {
-		l, err := listenInNetns(n.netns, reg.Addr)
-		if err != nil {
-			return fmt.Errorf("registry relay in %s: %w", n.Name, err)
-		}
-		s.relays = append(s.relays, ForwardFrom(l, "tcp", reg.Addr))
-	}
 	return nil
+}
+
+// attachHub plugs the Hub's network namespace into the bridge, after the nodes: the CLI
+// and the program running inside it reach the nodes' engines and sites.
+func (s *Swarm) attachHub(hub *DockerHub) error {
+	s.HubAddr = s.prefix + strconv.Itoa(2+SwarmNodes)
+	return s.plug(SwarmNodes, hub.netnsName, s.HubAddr)
 }
 
 // startEngines starts every node's engine, all together.
@@ -327,9 +369,11 @@ func (n *SwarmNode) startEngine(ctx context.Context) error {
 	defer logFile.Close()
 	// nsenter, not `ip netns exec`: that one remounts /sys in a mount namespace of its own,
 	// which hides the cgroup hierarchies, and dockerd then refuses to start.
-	n.cmd = exec.Command("nsenter", "--net="+n.netns, "--",
-		"unshare", "--uts", "--",
-		"sh", "-c", `hostname "$0" && exec "$@"`, n.Name,
+	argv := []string{"unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, n.Name}
+	if n.hub != nil {
+		argv = n.hub.namesAndTrust(argv...)
+	}
+	n.cmd = exec.Command("nsenter", append(append([]string{"--net=" + n.netns, "--"}, argv...),
 		"dockerd",
 		"--config-file", config,
 		"--data-root", filepath.Join(n.dir, "data"),
@@ -340,7 +384,7 @@ func (n *SwarmNode) startEngine(ctx context.Context) error {
 		"--containerd-namespace", n.Name,
 		"--containerd-plugins-namespace", n.Name+"-plugins",
 		"--log-level", "warn",
-	)
+	)...)
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	// Its own process group (a ^C reaches the test, which stops it), and SIGTERM if the test
 	// process dies before its cleanup.
@@ -625,7 +669,7 @@ func reapStale(t testing.TB, what, dirPrefix string, stale func(dir, suffix stri
 // staleSwarm is what is left of the swarm of suffix in dir, found by the names start gave it.
 func staleSwarm(dir, suffix string) *Swarm {
 	stale := &Swarm{dir: dir, suffix: suffix, nsInodes: map[uint64]bool{}, Bridge: swarmBridgeName(suffix)}
-	for i := range SwarmNodes {
+	for i := range SwarmNodes + 1 { // the nodes, then the Hub's veth
 		name := swarmNodeName(suffix, i)
 		var st syscall.Stat_t
 		if syscall.Stat(swarmNetnsPath(name), &st) == nil {
