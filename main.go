@@ -8,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
 	"github.com/example/custom-nginx/internal/pushcheck"
 	"github.com/example/custom-nginx/internal/site"
 )
@@ -18,7 +19,7 @@ func main() {
 		os.Exit(code)
 	}
 	pulumi.Run(func(ctx *pulumi.Context) error {
-		cfg, s, err := newSite(ctx, pushcheck.Check)
+		cfg, s, err := newSite(ctx, pushcheck.Check, engineplatform.Of)
 		if err != nil {
 			return err
 		}
@@ -28,13 +29,15 @@ func main() {
 }
 
 // newSite loads and validates the config, then creates the one component; pushCheck asks
-// the registry (the tests pass their own).
-func newSite(ctx *pulumi.Context, pushCheck func(context.Context, config.Config) error) (config.Config, *site.Site, error) {
+// the registry and enginePlatform the engine (the tests pass their own).
+func newSite(ctx *pulumi.Context, pushCheck func(context.Context, config.Config) error,
+	enginePlatform func(context.Context, config.Config) (string, error)) (config.Config, *site.Site, error) {
 	cfg, err := config.FromContext(ctx)
 	if err != nil {
 		return cfg, nil, err // before any resource is registered: nothing is created
 	}
-	s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: ctx.Project() + "-" + ctx.Stack(), PushCheck: pushCheck})
+	s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: ctx.Project() + "-" + ctx.Stack(),
+		PushCheck: pushCheck, EnginePlatform: enginePlatform})
 	return cfg, s, err
 }
 

@@ -68,8 +68,10 @@ func deployOn(t *testing.T, e engine, values map[string]string, secret ...string
 
 	d := deployment{rec: &testsupport.Recorder{}, outputs: map[string]awaited{}}
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		// The registry's answer is pushcheck's to test: here every push would be allowed.
-		cfg, s, err := newSite(ctx, func(context.Context, config.Config) error { return nil })
+		// The registry's and the engine's answers are pushcheck's and engineplatform's to
+		// test: here every push would be allowed, on an amd64 engine.
+		cfg, s, err := newSite(ctx, func(context.Context, config.Config) error { return nil },
+			func(context.Context, config.Config) (string, error) { return "linux/amd64", nil })
 		if err != nil {
 			return err
 		}

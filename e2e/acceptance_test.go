@@ -446,6 +446,10 @@ func (l *stackLife) firstUp(t *testing.T) {
 		t.Errorf("outputs url %q repoUrl %q containerName %q", r.out("url"), r.out("repoUrl"), r.out("containerName"))
 	}
 	l.expectPushed(t, r)
+	// The program names the engine's platform: the provider has nothing to guess.
+	if out := r.allOutput(); strings.Contains(out, providerPlatformWarning) {
+		t.Errorf("with platform unset the provider still warns %q: the engine's platform was not named", providerPlatformWarning)
+	}
 	if !regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(r.out("imageId")) {
 		t.Errorf("imageId %q", r.out("imageId"))
 	}
@@ -713,8 +717,7 @@ func (l *stackLife) platformSetExplicitly(t *testing.T) {
 	platform := server.Os + "/" + server.Arch
 	l.setConfig(t, "platform", auto.ConfigValue{Value: platform})
 	r := mustUp(t, l.stack)
-	// Without platform the provider already builds for linux/<arch of the machine running
-	// pulumi>, which is this engine's: naming it changes nothing.
+	// Without platform the program builds for the engine's: naming it changes nothing.
 	r.expectSteps(t, map[string]string{})
 	inspect, err := l.engine.ImageInspect(l.ctx, r.out("imageId"))
 	if err != nil {
@@ -725,9 +728,12 @@ func (l *stackLife) platformSetExplicitly(t *testing.T) {
 	}
 	l.expectSite(t, "with the platform named")
 	l.removeConfig(t, "platform")
-	mustUp(t, l.stack)
-	l.expectSite(t, "back to the provider's default platform")
+	mustUp(t, l.stack).expectSteps(t, map[string]string{})
+	l.expectSite(t, "back to the engine's platform by default")
 }
+
+// providerPlatformWarning is what docker 4.11.2 prints for a build given no platform.
+const providerPlatformWarning = "consider explicitly setting the `platform` field"
 
 func (l *stackLife) remoteEngine(t *testing.T) {
 	// The engine's API on a TCP address of its own, as a remote engine's would be.

@@ -38,6 +38,8 @@ func TestTwoNodeSwarm(t *testing.T) {
 	s := testsupport.StartSwarm(t, testsupport.SwarmOptions{Registry: reg})
 
 	checkOneManagerAllReady(ctx, t, s)
+	noDockerEnv(t)
+	expectSwarmPlatform(ctx, t, s)
 	byDigest := pushFromManager(ctx, t, s, host, reg, img)
 	worker := s.Nodes[1]
 	if _, err := worker.Engine.ImageInspect(ctx, byDigest); err == nil {

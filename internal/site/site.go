@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
 	"github.com/example/custom-nginx/internal/preflight"
 	"github.com/example/custom-nginx/internal/smoke"
 )
@@ -45,6 +47,9 @@ type Args struct {
 	// PushCheck asks the registry whether Config's credentials may push to its repository
 	// (pushcheck.Check); New calls it on `up` when pushing, before it registers anything.
 	PushCheck func(ctx context.Context, cfg config.Config) error
+	// EnginePlatform asks the engine Config deploys to for its platform
+	// (engineplatform.Of); New calls it when Config's platform is empty.
+	EnginePlatform func(ctx context.Context, cfg config.Config) (string, error)
 }
 
 // Site builds, pushes, runs and proves the site. Its children are fields, nil when the
@@ -103,6 +108,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, err
 		}
 	}
+	if args.Config, err = enginePlatform(ctx, args); err != nil {
+		return nil, err
+	}
 	s := &Site{}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
 		return nil, err
@@ -137,6 +145,27 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return s, nil
 }
 
+// enginePlatform is args.Config with an empty platform set to the engine's, asked through
+// args.EnginePlatform. A preview never fails for an engine out of reach: it goes on with
+// the provider's default, and says so.
+func enginePlatform(ctx *pulumi.Context, args Args) (config.Config, error) {
+	cfg := args.Config
+	if cfg.Platform != "" {
+		return cfg, nil
+	}
+	platform, err := args.EnginePlatform(ctx.Context(), cfg)
+	var unreachable *engineplatform.UnreachableError
+	switch {
+	case err == nil:
+		cfg.Platform = platform
+	case ctx.DryRun() && errors.As(err, &unreachable):
+		_ = ctx.Log.Warn(fmt.Sprintf("%v: the preview shows a build for the provider's default platform, `up` builds for the engine's", err), nil)
+	default:
+		return cfg, err
+	}
+	return cfg, nil
+}
+
 // build registers the image of args.AppDir, built and kept on the engine.
 func (s *Site) build(c children, args Args) error {
 	cfg := args.Config
@@ -144,7 +173,7 @@ func (s *Site) build(c children, args Args) error {
 	if cfg.BaseImage != "" {
 		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
 	}
-	var platform pulumi.StringPtrInput // none: the provider's default (see README)
+	var platform pulumi.StringPtrInput // none: the provider's default, in a preview without an engine
 	if cfg.Platform != "" {
 		platform = pulumi.String(cfg.Platform)
 	}

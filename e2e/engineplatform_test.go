@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/containerd/platforms"
+
+	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
+	"github.com/example/custom-nginx/internal/testsupport"
+)
+
+// TestOfARealEngine: the platform is the real engine's own, as it reports it, normalized
+// as the config spells platforms.
+func TestOfARealEngine(t *testing.T) {
+	e := testsupport.RequireEngine(t)
+	noDockerEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := e.ServerVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := engineplatform.Of(ctx, config.Config{DockerHost: e.DaemonHost()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); got != want {
+		t.Errorf("platform %q, want the engine's %q", got, want)
+	}
+}
+
+// noDockerEnv keeps the developer's DOCKER_* out: the test names the engine it asks.
+func noDockerEnv(t *testing.T) {
+	for _, key := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION"} {
+		t.Setenv(key, "")
+	}
+}
+
+// expectSwarmPlatform fails unless engineplatform finds, on the manager, the one platform
+// every node of s reports.
+func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
+	t.Helper()
+	v, err := s.Manager.Engine.ServerVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := engineplatform.Of(ctx, config.Config{Mode: config.ModeSwarm, DockerHost: s.Manager.Socket})
+	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); err != nil || got != want {
+		t.Errorf("the swarm's platform %q (%v), want every node's %q", got, err, want)
+	}
+}
