@@ -38,17 +38,3 @@ func noDockerEnv(t *testing.T) {
 		t.Setenv(key, "")
 	}
 }
-
-// expectSwarmPlatform fails unless engineplatform finds, on the manager, the one platform
-// every node of s reports.
-func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
-	t.Helper()
-	v, err := s.Manager.Engine.ServerVersion(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := engineplatform.Of(ctx, config.Config{Mode: config.ModeSwarm, DockerHost: s.Manager.Socket})
-	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); err != nil || got != want {
-		t.Errorf("the swarm's platform %q (%v), want every node's %q", got, err, want)
-	}
-}

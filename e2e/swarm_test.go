@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/platforms"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
 	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
@@ -203,5 +206,19 @@ func checkEveryNodeAnswers(t *testing.T, s *testsupport.Swarm) {
 			t.Errorf("node %s at %s answered %d %q", n.Name, url, resp.StatusCode, body)
 		}
 		t.Logf("node %s answers at %s", n.Name, url)
+	}
+}
+
+// expectSwarmPlatform fails unless engineplatform finds, on the manager, the one platform
+// every node of s reports.
+func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
+	t.Helper()
+	v, err := s.Manager.Engine.ServerVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := engineplatform.Of(ctx, config.Config{Mode: config.ModeSwarm, DockerHost: s.Manager.Socket})
+	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); err != nil || got != want {
+		t.Errorf("the swarm's platform %q (%v), want every node's %q", got, err, want)
 	}
 }
