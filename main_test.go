@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
@@ -118,17 +119,20 @@ func TestExports(t *testing.T) {
 		"imageRef":      "docker.io/alice/custom-nginx@" + testsupport.MockDigest,
 		"imageId":       testsupport.MockImageID,
 		"url":           "http://localhost:8080/",
-		"containerName": "custom-nginx-dev",
+		"containerName": nginxName,
 		"smokeCheck":    testsupport.MockStdout,
 	})
 }
+
+// nginxName is the name of the nginx container the mocks run, in the port holder's network.
+var nginxName = site.NginxName("custom-nginx-dev", testsupport.MockImageID, testsupport.MockID(testsupport.TypeContainer, "site-container"))
 
 func TestExportsWithoutPush(t *testing.T) {
 	expectOutputs(t, deploy(t, map[string]string{config.KeyPush: "false", config.KeyHostPort: "9090"}), map[string]any{
 		"imageRef":      testsupport.MockImageID, // no repoUrl: nothing was pushed
 		"imageId":       testsupport.MockImageID,
 		"url":           "http://localhost:9090/",
-		"containerName": "custom-nginx-dev",
+		"containerName": nginxName,
 		"smokeCheck":    testsupport.MockStdout,
 	})
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -408,7 +410,28 @@ func newStackLife(t *testing.T) *stackLife {
 	return l
 }
 
-func (l *stackLife) containerName() string { return runningName(l.stack.Name) }
+// containerName is the nginx container the stack runs now, as its output says.
+func (l *stackLife) containerName(t *testing.T) string {
+	t.Helper()
+	out, err := l.stack.Outputs(l.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(out["containerName"].Value)
+}
+
+// expectNoContainerOf fails unless the engine has no container of the stack named stack:
+// neither its port holder nor an nginx.
+func expectNoContainerOf(t *testing.T, e *testsupport.Engine, stack string) {
+	t.Helper()
+	left, err := e.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", runningName(stack)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range left {
+		t.Errorf("container %v of stack %s left after its destroy", c.Names, stack)
+	}
+}
 
 func (l *stackLife) setConfig(t *testing.T, key string, value auto.ConfigValue) {
 	t.Helper()
@@ -441,8 +464,8 @@ func (l *stackLife) moveTo(port int) { l.port, l.url = port, localURL(port) }
 
 func (l *stackLife) firstUp(t *testing.T) {
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "create", testsupport.TypeRegistryImage: "create", testsupport.TypeContainer: "create", testsupport.TypeCommand: "create,create"}) // the preflight and the smoke check
-	if r.out("url") != l.url || r.out("repoUrl") != l.reg.Addr+"/"+acceptanceRepository || r.out("containerName") != l.containerName() {
+	r.expectSteps(t, map[string]string{testsupport.TypeImage: "create", testsupport.TypeRegistryImage: "create", testsupport.TypeContainer: "create,create", testsupport.TypeCommand: "create,create"}) // the port holder and nginx; the preflight and the smoke check
+	if r.out("url") != l.url || r.out("repoUrl") != l.reg.Addr+"/"+acceptanceRepository || !regexp.MustCompile("^"+runningName(l.stack.Name)+"-[0-9a-f]{12}$").MatchString(r.out("containerName")) {
 		t.Errorf("outputs url %q repoUrl %q containerName %q", r.out("url"), r.out("repoUrl"), r.out("containerName"))
 	}
 	l.expectPushed(t, r)
@@ -468,15 +491,25 @@ func (l *stackLife) noOpUp(t *testing.T) {
 	}
 }
 
+// pageChange: a new page rolls out with no request failed or stalled. The new nginx starts
+// beside the old one in the port holder's network, and the old one stops only after the
+// smoke check has seen the new page.
 func (l *stackLife) pageChange(t *testing.T) {
-	changePage(t, l.ws, "changed by the acceptance test")
-	mustUp(t, l.stack).expectSteps(t, map[string]string{
-		testsupport.TypeImage:         "update",  // one build
-		testsupport.TypeRegistryImage: "replace", // one push
-		testsupport.TypeContainer:     "replace",
+	_, after := changePage(t, l.ws, "changed by the acceptance test")
+	p := testsupport.StartProbe([]string{l.url}, probeTimeout)
+	r := mustUp(t, l.stack)
+	seen := p.Stop()
+	r.expectSteps(t, map[string]string{
+		testsupport.TypeImage:         "update",          // one build
+		testsupport.TypeRegistryImage: "replace",         // one push
+		testsupport.TypeContainer:     "replace",         // nginx; the port holder stays
 		testsupport.TypeCommand:       "replace,replace", // the new build proven in a throwaway container, then the site
 	})
-	l.expectSite(t, "after the page change")
+	expectNoFailedRequest(t, seen, "page change")
+	if seen.Requests < 10 {
+		t.Errorf("the probe made only %d requests: it did not watch the change", seen.Requests)
+	}
+	expectPage(t, l.url, after, "after the page change")
 }
 
 func (l *stackLife) passwordStoredEncrypted(t *testing.T) {
@@ -646,13 +679,14 @@ func (l *stackLife) registryDown(t *testing.T) {
 }
 
 func (l *stackLife) containerRemoved(t *testing.T) {
-	l.engine.RemoveContainer(l.containerName())
+	l.engine.RemoveContainer(l.containerName(t))
 	mustUp(t, l.stack, optup.Refresh()).expectSteps(t, map[string]string{testsupport.TypeContainer: "create", testsupport.TypeCommand: "replace"})
 	l.expectSite(t, "after up --refresh")
 }
 
 func (l *stackLife) nginxCrashRestarts(t *testing.T) {
-	before, err := l.engine.ContainerInspect(l.ctx, l.containerName())
+	name := l.containerName(t)
+	before, err := l.engine.ContainerInspect(l.ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -665,7 +699,7 @@ func (l *stackLife) nginxCrashRestarts(t *testing.T) {
 		t.Fatalf("killing nginx (host pid %d): %v", before.State.Pid, err)
 	}
 	for {
-		now, err := l.engine.ContainerInspect(l.ctx, l.containerName())
+		now, err := l.engine.ContainerInspect(l.ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -790,9 +824,7 @@ func (l *stackLife) twoStacks(t *testing.T) {
 	if _, err := other.Destroy(l.ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.engine.ContainerInspect(l.ctx, runningName(other.Name)); err == nil {
-		t.Error("the other stack's container is left after its destroy")
-	}
+	expectNoContainerOf(t, l.engine, other.Name)
 	l.expectSite(t, "after the other stack's destroy")
 }
 
@@ -800,9 +832,7 @@ func (l *stackLife) destroy(t *testing.T) {
 	if _, err := l.stack.Destroy(l.ctx, optdestroy.ProgressStreams(testWriter{t})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.engine.ContainerInspect(l.ctx, l.containerName()); err == nil {
-		t.Error("container still exists after destroy")
-	}
+	expectNoContainerOf(t, l.engine, l.stack.Name)
 	if err := portFree(l.port); err != nil {
 		t.Errorf("host port %d still taken after destroy: %v", l.port, err)
 	}

@@ -16,7 +16,7 @@ func (l *stackLife) badChangesKeepTheSiteUp(t *testing.T) {
 		// Refused by the build's nginx -t, naming the file and line.
 		{"an unknown directive", "server_tokens off;", "server_tokens off;\n        no_such_directive on;", `unknown directive "no_such_directive" in /etc/nginx/nginx.conf:`},
 		// Refused by the preflight: nginx -t passes all of these.
-		{"a wrong listen port", "listen 8080;", "listen 8081;", "the running site was left alone"},
+		{"a wrong listen port", "listen 8080 reuseport;", "listen 8081 reuseport;", "the running site was left alone"},
 		{"an unreadable root", "root /usr/share/nginx/html;", "root /nonexistent;", "HTTP 404"},
 		{"another page as the index", "index index.html;", "index 404.html;", "the running site was left alone"},
 	} {

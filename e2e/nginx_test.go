@@ -29,7 +29,7 @@ func nginxConfForHost(t *testing.T, dir string, port int) string {
 	text := string(conf)
 	for _, r := range []struct{ from, to string }{
 		{" /tmp/", " " + dir + "/"}, // first: dir itself may be under /tmp
-		{"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port)},
+		{"listen 8080 reuseport;", fmt.Sprintf("listen 127.0.0.1:%d reuseport;", port)},
 		{"root /usr/share/nginx/html;", "root " + html + ";"},
 	} {
 		if !strings.Contains(text, r.from) {

@@ -41,7 +41,7 @@ func TestPreflightOnARealEngine(t *testing.T) {
 	for _, tt := range []struct {
 		name, from, to, want string
 	}{
-		{"a wrong listen port", "listen 8080;", "listen 8081;", "the custom page is not served at http://127.0.0.1:"},
+		{"a wrong listen port", "listen 8080 reuseport;", "listen 8081 reuseport;", "the custom page is not served at http://127.0.0.1:"},
 		{"an unreadable root", "root /usr/share/nginx/html;", "root /nonexistent;", "HTTP 404"},
 		{"another page as the index", "index index.html;", "index 404.html;", "want sha256 " + page},
 	} {
@@ -75,7 +75,7 @@ func TestPreflightInterrupted(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	check := preflight.Check{DockerHost: e.DaemonHost(), SHA256: page, HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Timeout: time.Minute,
-		Image: buildChangedApp(t, e, "listen 8080;", "listen 8081;")} // retried until the timeout: never served
+		Image: buildChangedApp(t, e, "listen 8080 reuseport;", "listen 8081 reuseport;")} // retried until the timeout: never served
 	cmd := exec.Command(program, append([]string{preflight.Command}, check.Args()...)...)
 	var out testsupport.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -1,20 +1,41 @@
 package site
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/hardened"
 )
 
-// runContainer registers the container mode's one container, hardened, on the engine.
+// runContainer registers container mode's two containers. The port holder publishes the
+// host port and runs nothing but sleep; a new build never replaces it. nginx runs in the
+// holder's network namespace, listening with SO_REUSEPORT (app/nginx.conf), so a new
+// build's nginx starts beside the old one and the old one is stopped, gracefully, only
+// once the new one is proven: the port never goes unanswered.
 func (s *Site) runContainer(c children, args Args, pushed []pulumi.Resource) (running, error) {
 	cfg := args.Config
 	var err error
-	s.Container, err = docker.NewContainer(c.ctx, c.named("container"), containerArgs(args.RunningName, s.ImageID, cfg.HostIP, cfg.HostPort),
+	s.PortHolder, err = docker.NewContainer(c.ctx, c.named("container"), portHolderArgs(args.RunningName+PortHolderSuffix, s.ImageID, cfg.HostIP, cfg.HostPort),
 		c.parent, c.formerly, pulumi.DependsOn(pushed),
-		// The host port is fixed: the old container must free it before the new one starts.
+		// Any image will do for sleep: the first build's stays.
+		pulumi.IgnoreChanges([]string{"image"}),
+		// The host port is fixed: the old holder must free it before the new one starts.
 		pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return running{}, err
+	}
+	name := pulumi.All(s.ImageID, s.PortHolder.ID()).ApplyT(func(v []any) string {
+		return NginxName(args.RunningName, v[0].(string), string(v[1].(pulumi.ID)))
+	}).(pulumi.StringOutput)
+	s.Container, err = docker.NewContainer(c.ctx, c.named("nginx"), containerArgs(name, s.ImageID, s.PortHolder.ID()),
+		c.parent, pulumi.DependsOn(append(pushed, s.PortHolder)),
+		// Created before the old one is deleted. Said outright: for a resource with a name
+		// of the program's, the provider asks for delete-before-replace.
+		pulumi.DeleteBeforeReplace(false))
 	if err != nil {
 		return running{}, err
 	}
@@ -22,20 +43,70 @@ func (s *Site) runContainer(c children, args Args, pushed []pulumi.Resource) (ru
 	return running{resource: s.Container, rerun: pulumi.Array{s.Container.ID()}}, nil
 }
 
-func containerArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
+// PortHolderSuffix ends the port holder's name: runningName-port.
+const PortHolderSuffix = "-port"
+
+// NginxName is unique to what the nginx container runs, so that a replacement can be
+// created while the container it replaces still runs: runningName-<12 hex digits> of
+// the image, the holder whose network it joins and the hardened runtime.
+func NginxName(runningName, image, holder string) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%s\n%+v", image, holder, hardened.Runtime)))
+	return runningName + "-" + hex.EncodeToString(sum[:6])
+}
+
+// portHolderArgs publish the host port for nginx, which joins the holder's network
+// namespace. The holder runs sleep from image, hardened as nginx is, with no healthcheck
+// (the image's would probe nginx through the shared network) and SIGKILL to stop, since
+// sleep as PID 1 ignores SIGQUIT.
+func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
+	rt := hardened.Runtime
+	return &docker.ContainerArgs{
+		Name:    pulumi.String(name),
+		Image:   image,
+		Command: pulumi.ToStringArray([]string{"sleep", "2147483647"}),
+		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
+			Internal: pulumi.Int(rt.ContainerPort),
+			External: pulumi.Int(hostPort),
+			Ip:       pulumi.String(hostIP),
+		}},
+		User:         pulumi.String(rt.User),
+		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),
+		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray(rt.CapDrop)},
+		SecurityOpts: pulumi.ToStringArray(rt.SecurityOpts),
+		Memory:       pulumi.Int(portHolderMemoryMB),
+		MemorySwap:   pulumi.Int(portHolderMemoryMB),
+		Restart:      pulumi.String(rt.Restart),
+		MustRun:      pulumi.Bool(true),
+		StopSignal:   pulumi.String("SIGKILL"),
+		LogDriver:    pulumi.String(rt.LogDriver),
+		LogOpts:      pulumi.ToStringMap(rt.LogOpts),
+		// NONE turns the image's healthcheck off; the engine keeps the image's timings beside
+		// it, and given them the provider reads back no diff on a no-op `up`.
+		Healthcheck: &docker.ContainerHealthcheckArgs{
+			Tests:       pulumi.ToStringArray([]string{"NONE"}),
+			Interval:    pulumi.String(rt.Health.Interval.String()),
+			Timeout:     pulumi.String(rt.Health.Timeout.String()),
+			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
+			Retries:     pulumi.Int(rt.Health.Retries),
+		},
+	}
+}
+
+// portHolderMemoryMB bounds the holder: sleep needs almost nothing.
+const portHolderMemoryMB = 16
+
+// containerArgs run image's nginx, hardened, in the network namespace of the container
+// holder, which publishes its port.
+func containerArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.ContainerArgs {
 	rt := hardened.Runtime
 	ulimits := docker.ContainerUlimitArray{}
 	for _, u := range rt.Ulimits {
 		ulimits = append(ulimits, docker.ContainerUlimitArgs{Name: pulumi.String(u.Name), Soft: pulumi.Int(u.Soft), Hard: pulumi.Int(u.Hard)})
 	}
 	return &docker.ContainerArgs{
-		Name:  pulumi.String(name),
-		Image: image,
-		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
-			Internal: pulumi.Int(rt.ContainerPort),
-			External: pulumi.Int(hostPort),
-			Ip:       pulumi.String(hostIP),
-		}},
+		Name:         name,
+		Image:        image,
+		NetworkMode:  pulumi.Sprintf("container:%s", holder),
 		User:         pulumi.String(rt.User),
 		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),
 		Tmpfs:        pulumi.StringMap{rt.Tmpfs.Path: pulumi.String(rt.Tmpfs.Options())},

@@ -11,7 +11,7 @@ import (
 )
 
 func TestContainerRunsHardened(t *testing.T) {
-	c := deploy(t, pushConfig(t, nil)).rec.One(t, testsupport.TypeContainer).Inputs
+	c := deploy(t, pushConfig(t, nil)).rec.Named(t, "site-nginx").Inputs
 	rt := hardened.Runtime
 	for key, want := range map[string]string{
 		"user":                rt.User,
@@ -81,7 +81,7 @@ func TestPlatformAndWhereTheSiteIs(t *testing.T) {
 			if got := testsupport.Plain(t, d.rec.One(t, testsupport.TypeImage).Inputs, "build.platform"); got != tt.wantPlatform {
 				t.Errorf("build.platform %q, want %q", got, tt.wantPlatform)
 			}
-			port := d.rec.One(t, testsupport.TypeContainer).Inputs["ports"].ArrayValue()[0].ObjectValue()
+			port := d.rec.Named(t, "site-container").Inputs["ports"].ArrayValue()[0].ObjectValue()
 			if got := port["ip"].StringValue(); got != tt.wantIP {
 				t.Errorf("port published on %q, want %q", got, tt.wantIP)
 			}

@@ -60,7 +60,8 @@ type Site struct {
 	Image      *docker.Image
 	Preflight  *local.Command        // proves a new build in a throwaway container
 	Push       *docker.RegistryImage // when pushing
-	Container  *docker.Container     // container mode
+	PortHolder *docker.Container     // container mode: publishes the host port for nginx
+	Container  *docker.Container     // container mode: nginx, in PortHolder's network
 	Service    *docker.Service       // swarm mode
 	Rollout    *local.Command        // swarm mode: waits until every task runs the new spec
 	SmokeCheck *local.Command

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,15 +137,16 @@ func TestChildrenNamedByRole(t *testing.T) {
 		"site-image":       testsupport.TypeImage,
 		"site-preflight":   testsupport.TypeCommand,
 		"site-push":        testsupport.TypeRegistryImage,
-		"site-container":   testsupport.TypeContainer,
+		"site-container":   testsupport.TypeContainer, // the port holder
+		"site-nginx":       testsupport.TypeContainer,
 		"site-smoke-check": testsupport.TypeCommand,
 	} {
 		if got := d.rec.Named(t, name); got.Type != typ {
 			t.Errorf("%s is a %s, want a %s", name, got.Type, typ)
 		}
 	}
-	if n := len(d.rec.All()); n != 6 {
-		t.Errorf("%d resources, want the component and its 5 children", n)
+	if n := len(d.rec.All()); n != 7 {
+		t.Errorf("%d resources, want the component and its 6 children", n)
 	}
 }
 
@@ -187,23 +190,43 @@ func TestPushSendsTheBuild(t *testing.T) {
 	}
 }
 
+// TestContainerRunsTheBuild: nginx runs the build in the port holder's network, named for
+// what it runs, replaced create-before-delete; the holder publishes the port, keeps its
+// image, and goes first when it is replaced.
 func TestContainerRunsTheBuild(t *testing.T) {
-	container := deploy(t, pushConfig(t, nil)).rec.One(t, testsupport.TypeContainer)
-	if got := testsupport.Plain(t, container.Inputs, "image"); got != testsupport.MockImageID {
-		t.Errorf("Container image = %q, want the built image's ID %q", got, testsupport.MockImageID)
+	d := deploy(t, pushConfig(t, nil))
+	nginx, holder := d.rec.Named(t, "site-nginx"), d.rec.Named(t, "site-container")
+	if got := testsupport.Plain(t, nginx.Inputs, "image"); got != testsupport.MockImageID {
+		t.Errorf("nginx's image = %q, want the built image's ID %q", got, testsupport.MockImageID)
 	}
-	if got := testsupport.Plain(t, container.Inputs, "name"); got != runningName {
-		t.Errorf("Container name = %q", got)
+	if got := testsupport.Plain(t, nginx.Inputs, "name"); !regexp.MustCompile("^" + runningName + "-[0-9a-f]{12}$").MatchString(got) {
+		t.Errorf("nginx's name = %q, want %s-<12 hex digits>", got, runningName)
 	}
-	port := container.Inputs["ports"].ArrayValue()[0].ObjectValue()
+	if got, want := testsupport.Plain(t, nginx.Inputs, "networkMode"), "container:"+testsupport.MockID(testsupport.TypeContainer, "site-container"); got != want {
+		t.Errorf("nginx's networkMode = %q, want %q", got, want)
+	}
+	// Said outright: the provider would ask for delete-before-replace.
+	if _, ok := nginx.Inputs["ports"]; ok || nginx.DeleteBeforeReplace || !nginx.DeleteBeforeReplaceSet {
+		t.Errorf("nginx publishes %v, deleteBeforeReplace %v (set %v): the holder publishes, so nginx must be created before the old one goes",
+			nginx.Inputs["ports"], nginx.DeleteBeforeReplace, nginx.DeleteBeforeReplaceSet)
+	}
+	if !testsupport.DependsOn(nginx.Deps, "RegistryImage") {
+		t.Errorf("nginx must depend on the push, deps %v", nginx.Deps)
+	}
+	if got := testsupport.Plain(t, holder.Inputs, "name"); got != runningName+site.PortHolderSuffix {
+		t.Errorf("the port holder's name = %q", got)
+	}
+	port := holder.Inputs["ports"].ArrayValue()[0].ObjectValue()
 	if port["internal"].NumberValue() != float64(hardened.Runtime.ContainerPort) || port["external"].NumberValue() != 8080 || port["ip"].StringValue() != "0.0.0.0" {
 		t.Errorf("port mapping %v, want 0.0.0.0:8080->%d", port, hardened.Runtime.ContainerPort)
 	}
-	if !container.DeleteBeforeReplace {
-		t.Error("Container needs deleteBeforeReplace: two containers cannot bind one host port")
+	if !holder.DeleteBeforeReplace || !slices.Equal(holder.IgnoreChanges, []string{"image"}) {
+		t.Errorf("the port holder: deleteBeforeReplace %v (two cannot bind one host port), ignoreChanges %v (a new build must not replace it)", holder.DeleteBeforeReplace, holder.IgnoreChanges)
 	}
-	if !testsupport.DependsOn(container.Deps, "RegistryImage") {
-		t.Errorf("Container must depend on the push, deps %v", container.Deps)
+	for key, want := range map[string]string{"command": "[sleep 2147483647]", "user": hardened.Runtime.User, "readOnly": "true", "stopSignal": "SIGKILL", "healthcheck.tests": "[NONE]"} {
+		if got := testsupport.Plain(t, holder.Inputs, key); got != want {
+			t.Errorf("the port holder's %s = %q, want %q", key, got, want)
+		}
 	}
 }
 
@@ -221,7 +244,7 @@ func TestSmokeCheckProvesThePage(t *testing.T) {
 		t.Errorf("smoke check must run after the container, deps %v", smokeCheck.Deps)
 	}
 	triggers := smokeCheck.Inputs["triggers"].ArrayValue()
-	if want := testsupport.MockID(testsupport.TypeContainer, "site-container"); len(triggers) != 1 || triggers[0].StringValue() != want {
+	if want := testsupport.MockID(testsupport.TypeContainer, "site-nginx"); len(triggers) != 1 || triggers[0].StringValue() != want {
 		t.Errorf("smoke check must re-run when the container is replaced: triggers %v", triggers)
 	}
 	if got := d.outputs["url"]; got != "http://localhost:8080/" {

@@ -24,6 +24,10 @@ type Registered struct {
 	Inputs              resource.PropertyMap
 	Deps                []string // URNs
 	DeleteBeforeReplace bool
+	// DeleteBeforeReplaceSet: the program said deleteBeforeReplace, true or false, where
+	// otherwise the provider decides.
+	DeleteBeforeReplaceSet bool
+	IgnoreChanges          []string
 }
 
 // Recorder is a Pulumi mock (pulumi.WithMocks) that records every resource and answers
@@ -40,6 +44,8 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	if rpc := args.RegisterRPC; rpc != nil {
 		reg.Deps = rpc.GetDependencies()
 		reg.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+		reg.DeleteBeforeReplaceSet = rpc.GetDeleteBeforeReplaceDefined()
+		reg.IgnoreChanges = rpc.GetIgnoreChanges()
 	}
 	r.resources = append(r.resources, reg)
 
