@@ -93,7 +93,7 @@ func timeStackLife(ctx context.Context, t *table, w *testsupport.Workspace, stac
 		return fmt.Errorf("pulumi up after a page change: %w", err)
 	}
 	t.add("pulumi up, page change (build, preflight, push, replace, check)", change.Round(10*time.Millisecond).String(), "")
-	t.add("page not served during that change", outage.Round(10*time.Millisecond).String(), fmt.Sprintf("longest gap seen by a probe every %s; the port is fixed, so the old container goes first", testsupport.ProbeInterval))
+	t.add("page not served during that change", outage.Round(10*time.Millisecond).String(), fmt.Sprintf("longest gap seen by a probe every %s (1 s per try at most): the new nginx starts beside the old one", testsupport.ProbeInterval))
 
 	destroy, err := timed(func() error { _, err := stack.Destroy(ctx); return err })
 	if err != nil {

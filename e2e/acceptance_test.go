@@ -577,7 +577,7 @@ func (l *stackLife) hostPortChanged(t *testing.T) {
 	}
 	l.setConfig(t, "hostPort", auto.ConfigValue{Value: fmt.Sprint(newPort)})
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace,replace", testsupport.TypeCommand: "replace"}) // the port holder, then nginx in its new network
 	l.moveTo(newPort)
 	if r.out("url") != l.url {
 		t.Errorf("url output %q, want %q", r.out("url"), l.url)
@@ -738,7 +738,7 @@ func (l *stackLife) hostPortTaken(t *testing.T) {
 		t.Logf("while the new port is taken the site is down (the old container is gone): %v", err)
 	}
 	squatter.Close()
-	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace"})
+	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeContainer: "replace,replace", testsupport.TypeCommand: "replace"})
 	l.moveTo(busyPort)
 	l.expectSite(t, "once the port was free")
 }
@@ -797,7 +797,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 	// hostIp: the port on that one address only.
 	l.setConfig(t, "hostIp", auto.ConfigValue{Value: remoteHost})
 	r = mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace", testsupport.TypeCommand: "update,replace"}) // the preflight publishes on hostIp too
+	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace,replace", testsupport.TypeCommand: "update,replace"}) // the preflight publishes on hostIp too
 	expectSite(t, remoteURL, l.appFolder, "with hostIp "+remoteHost)
 	if _, err := servedPage(fmt.Sprintf("http://127.0.0.1:%d/", l.port)); err == nil {
 		t.Errorf("hostIp %s, yet the page is served on 127.0.0.1 too", remoteHost)
