@@ -95,7 +95,7 @@ func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPo
 // portHolderMemoryMB bounds the holder: sleep needs almost nothing.
 const portHolderMemoryMB = 16
 
-// containerArgs run image's nginx, hardened, in the network namespace of the container
+// containerArgs run image's nginx, hardened, in the network namespace of the port
 // holder, which publishes its port.
 func containerArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.ContainerArgs {
 	rt := hardened.Runtime
