@@ -27,6 +27,7 @@ func TestAcceptanceSwarmDockerHub(t *testing.T) {
 		{"the worker, which never built, pulls the tag with the user's credentials", l.workerPullsTag},
 		{"a page change rolls out through the Hub, dropping no request", l.rollingUpdate},
 		{"no-op up changes nothing", l.noOpUp},
+		{"the password is in plain text nowhere", l.hub.noPlainPassword},
 		{"destroy removes the service from both nodes", l.swarm.destroy},
 	})
 }
