@@ -7,11 +7,16 @@
 # app/Dockerfile's config-check stage runs its nginx -t as root at build time: that needs the
 # user nobody (nginx's default user when run as root) and a writable /tmp, as the real base has.
 #
-# usage: scripts/standin-base.sh [TAG]     (default TAG: custom-nginx-test/nginx-standin:local)
+# usage: scripts/standin-base.sh [TAG [ARCH]]   (default TAG: custom-nginx-test/nginx-standin:local)
+# ARCH is a Debian architecture other than this host's (arm64): the image is then built for
+# linux/ARCH from Debian's ARCH packages, fetched with apt-get download (first:
+# dpkg --add-architecture ARCH && apt-get update), with no emulation.
 # Prints the tag it built. Needs: docker engine, nginx, busybox (static), ldd.
 set -euo pipefail
 
 tag=${1:-custom-nginx-test/nginx-standin:local}
+host_arch=$(dpkg --print-architecture)
+arch=${2:-$host_arch}
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 busybox_bin=$(command -v busybox || echo /bin/busybox)
 for need in "$nginx_bin" "$busybox_bin" /etc/nginx/mime.types; do
@@ -29,15 +34,37 @@ mkdir -p "$root"/{bin,usr/sbin,etc/nginx/conf.d,usr/share/nginx/html,var/cache/n
 chmod 1777 "$root/tmp"
 ln -s /run "$root/var/run"
 
-# nginx and exactly the shared libraries it links.
-cp "$nginx_bin" "$root/usr/sbin/nginx"
-ldd "$nginx_bin" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
-  mkdir -p "$root$(dirname "$lib")"
-  cp -L "$lib" "$root$lib"
-done
+if [ "$arch" = "$host_arch" ]; then
+  # nginx and exactly the shared libraries it links.
+  cp "$nginx_bin" "$root/usr/sbin/nginx"
+  ldd "$nginx_bin" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  arch_busybox=$busybox_bin
+else
+  # Debian's ARCH nginx, its libraries (the lib* packages it depends on) and busybox:
+  # unpacked, never run here.
+  debs=$work/debs unpacked=$work/unpacked
+  mkdir -p "$debs" "$unpacked"
+  packages=("nginx:$arch" "busybox-static:$arch" "libgcc-s1:$arch")
+  while read -r lib; do
+    packages+=("$lib:$arch")
+  done < <(apt-cache depends --no-recommends --no-suggests "nginx:$arch" | sed -nE 's/^ *Depends: ([a-z0-9.+-]*lib[a-z0-9.+-]*).*/\1/p' | sed 's/:.*//' | sort -u)
+  if ! (cd "$debs" && apt-get download -qq "${packages[@]}" >/dev/null 2>&1); then
+    echo "standin-base: cannot download Debian's $arch nginx; first: dpkg --add-architecture $arch && apt-get update" >&2
+    exit 1
+  fi
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$unpacked"; done
+  cp "$unpacked/usr/sbin/nginx" "$root/usr/sbin/nginx"
+  for dir in lib usr/lib; do
+    [ -d "$unpacked/$dir" ] && mkdir -p "$root/$dir" && cp -a "$unpacked/$dir/." "$root/$dir/"
+  done
+  arch_busybox=$unpacked/bin/busybox
+fi
 
-# busybox for sh, wget and friends, as Alpine has them.
-cp "$busybox_bin" "$root/bin/busybox"
+# busybox for sh, wget and friends, as Alpine has them (the applets this host's lists).
+cp "$arch_busybox" "$root/bin/busybox"
 for applet in $("$busybox_bin" --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
@@ -112,7 +139,7 @@ STOPSIGNAL SIGQUIT
 CMD ["nginx", "-g", "daemon off;"]
 DOCKERFILE
 
-DOCKER_BUILDKIT=0 docker build -q -t "$tag" \
+DOCKER_BUILDKIT=0 docker build -q -t "$tag" --platform "linux/$arch" \
   --label org.opencontainers.image.description="offline stand-in for the official nginx Alpine image (tests only)" \
   "$work" >/dev/null
 echo "$tag"

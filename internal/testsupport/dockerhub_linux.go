@@ -56,6 +56,10 @@ type HubOptions struct {
 	// BaseImage(AppDir) (TEST_BASE_IMAGE, the offline stand-in) is pushed to the Hub as
 	// docker.io/library/nginx:<pinned tag>, and then removed from the dedicated engine.
 	AppDir string
+	// Arm64, with AppDir, makes docker.io/library/nginx:<pinned tag> an OCI image index of
+	// the host's base and the arm64 stand-in (Arm64BaseEnv), as the official image serves
+	// every platform under one tag.
+	Arm64 bool
 }
 
 // The Hub's addresses on the loopback of its network namespace: two, since both servers
@@ -85,7 +89,7 @@ func StartDockerHub(t testing.TB, opts HubOptions) *DockerHub {
 	requireHubTools(t)
 	var base *hubBase
 	if opts.AppDir != "" {
-		base = new(requireHubBase(t, opts.AppDir))
+		base = new(requireHubBase(t, opts.AppDir, opts.Arm64))
 	}
 	began := time.Now()
 	h := &DockerHub{Accounts: opts.Accounts}

@@ -12,6 +12,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // hubProcess is a child process of the Hub (the namespace holder, the registry, dockerd)
@@ -131,12 +139,17 @@ func (h *DockerHub) startEngine(ctx context.Context) error {
 }
 
 // hubBase is the base StartDockerHub pushes for HubOptions.AppDir: src in the host engine,
-// pushed as docker.io/library/<pinned>.
-type hubBase struct{ src, pinned string }
+// pushed as docker.io/library/<pinned>; with arm64, an index of src and arm64.
+type hubBase struct{ src, arm64, pinned string }
 
-// requireHubBase finds the host engine's base for appDir before anything starts: without
-// it the test is skipped (fails under CI), naming the fix.
-func requireHubBase(t testing.TB, appDir string) hubBase {
+// Arm64BaseEnv names the host engine's arm64 stand-in base, which HubOptions.Arm64 serves
+// beside TEST_BASE_IMAGE.
+const Arm64BaseEnv = "TEST_BASE_IMAGE_ARM64"
+
+// requireHubBase finds the host engine's base for appDir (and, with arm64, the arm64
+// stand-in) before anything starts: without it the test is skipped (fails under CI),
+// naming the fix.
+func requireHubBase(t testing.TB, appDir string, arm64 bool) hubBase {
 	t.Helper()
 	src, err := BaseImage(appDir)
 	if err != nil {
@@ -146,6 +159,16 @@ func requireHubBase(t testing.TB, appDir string) hubBase {
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := hubBase{src: src, pinned: pinned}
+	wanted := map[string]string{src: "export " + BaseImageEnv + "=$(scripts/standin-base.sh)"}
+	if arm64 {
+		base.arm64 = os.Getenv(Arm64BaseEnv)
+		if base.arm64 == "" {
+			Unavailable(t, "no "+Arm64BaseEnv+" for the test Docker Hub's arm64 base",
+				"dpkg --add-architecture arm64 && apt-get update && export "+Arm64BaseEnv+"=$(scripts/standin-base.sh custom-nginx-test/nginx-standin:arm64 arm64)")
+		}
+		wanted[base.arm64] = "export " + Arm64BaseEnv + "=$(scripts/standin-base.sh custom-nginx-test/nginx-standin:arm64 arm64)"
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	host, err := ConnectEngine(ctx)
@@ -153,35 +176,94 @@ func requireHubBase(t testing.TB, appDir string) hubBase {
 		Unavailable(t, fmt.Sprintf("no host engine holding the base for the test Docker Hub: %v", err), "apt-get install -y docker.io and start dockerd")
 	}
 	defer host.Close()
-	if _, err := host.ImageInspect(ctx, src); err != nil {
-		Unavailable(t, fmt.Sprintf("no base image %s in the host engine to push to the test Docker Hub (%v)", src, err),
-			"export "+BaseImageEnv+"=$(scripts/standin-base.sh)")
+	for img, fix := range wanted {
+		if _, err := host.ImageInspect(ctx, img); err != nil {
+			Unavailable(t, fmt.Sprintf("no base image %s in the host engine to push to the test Docker Hub (%v)", img, err), fix)
+		}
 	}
-	return hubBase{src: src, pinned: pinned}
+	return base
 }
 
 // pushBase pushes the host engine's base to the Hub as docker.io/library/<pinned>, as the
 // Hub's library user, and leaves no image in the dedicated engine: builds pull their base
-// from the Hub.
+// from the Hub. With an arm64 base, each is pushed under a tag of its own and the pinned tag
+// is an index of both, read back from the registry with their platforms.
 func (h *DockerHub) pushBase(ctx context.Context, base hubBase) error {
-	host, err := ConnectEngine(ctx)
+	target := "docker.io/library/" + base.pinned
+	if base.arm64 == "" {
+		if _, err := h.pushFromHost(ctx, base.src, target); err != nil {
+			return err
+		}
+		h.BaseImage = target
+		return nil
+	}
+	ref, err := name.ParseReference(target)
 	if err != nil {
 		return err
 	}
-	defer host.Close()
-	target := "docker.io/library/" + base.pinned
-	if err := (SwarmNode{Name: "the Hub's engine", Engine: h.Engine}).LoadImageFrom(ctx, host, base.src); err != nil {
-		return err
+	var variants []mutate.IndexAddendum
+	for i, src := range []string{base.src, base.arm64} {
+		digest, err := h.pushFromHost(ctx, src, fmt.Sprintf("%s-variant%d", target, i))
+		if err != nil {
+			return err
+		}
+		variant, err := h.libraryVariant(ctx, ref.Context().Digest(digest))
+		if err != nil {
+			return err
+		}
+		variants = append(variants, variant)
 	}
-	defer h.Engine.RemoveImage(base.src)
-	if err := h.Engine.ImageTag(ctx, base.src, target); err != nil {
-		return err
-	}
-	defer h.Engine.RemoveImage(target)
-	auth := HubAuth(hubLibraryUser, h.library)
-	if _, err := h.Engine.Push(ctx, target, &auth); err != nil {
-		return fmt.Errorf("pushing the base %s as %s: %w", base.src, target, err)
+	index := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, variants...), types.OCIImageIndex)
+	if err := remote.WriteIndex(ref, index, append(h.libraryRemote(), remote.WithContext(ctx))...); err != nil {
+		return fmt.Errorf("writing the base's index %s: %w", target, err)
 	}
 	h.BaseImage = target
 	return nil
+}
+
+// pushFromHost copies src from the host engine into the Hub's engine, pushes it there as
+// target and removes both names again; it returns the digest pushed.
+func (h *DockerHub) pushFromHost(ctx context.Context, src, target string) (string, error) {
+	host, err := ConnectEngine(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer host.Close()
+	if err := (SwarmNode{Name: "the Hub's engine", Engine: h.Engine}).LoadImageFrom(ctx, host, src); err != nil {
+		return "", err
+	}
+	defer h.Engine.RemoveImage(src)
+	if err := h.Engine.ImageTag(ctx, src, target); err != nil {
+		return "", err
+	}
+	defer h.Engine.RemoveImage(target)
+	auth := HubAuth(hubLibraryUser, h.library)
+	digest, err := h.Engine.Push(ctx, target, &auth)
+	if err != nil {
+		return "", fmt.Errorf("pushing the base %s as %s: %w", src, target, err)
+	}
+	return digest, nil
+}
+
+// libraryRemote are the options of go-containerregistry's calls to the Hub as its library
+// user, through the Hub's namespace and trust.
+func (h *DockerHub) libraryRemote() []remote.Option {
+	return []remote.Option{remote.WithTransport(h.HTTPClient().Transport),
+		remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: hubLibraryUser, Password: h.library}))}
+}
+
+// libraryVariant is the image at ref as an index's entry, with the platform its config
+// names.
+func (h *DockerHub) libraryVariant(ctx context.Context, ref name.Digest) (mutate.IndexAddendum, error) {
+	img, err := remote.Image(ref, append(h.libraryRemote(), remote.WithContext(ctx))...)
+	if err != nil {
+		return mutate.IndexAddendum{}, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return mutate.IndexAddendum{}, err
+	}
+	return mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+		Platform: &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant},
+	}}, nil
 }
