@@ -71,7 +71,7 @@ type Config struct {
 	HostPort         int
 	BaseImage        string // "" keeps the Dockerfile's pinned default
 	Push             bool
-	Platform         string // os/arch[/variant], normalized; "" leaves it to the docker provider
+	Platform         string // os/arch[/variant], normalized; "" is the engine's (site asks it)
 	HostIP           string // the address the port is published on
 	// DockerHost is the engine as the docker provider reaches it: docker:host, else
 	// DOCKER_HOST; "" for the local engine. In swarm mode, the manager.
@@ -232,7 +232,7 @@ func (r *reader) platform() string {
 	}
 	normalized, err := normalizePlatform(p)
 	if err != nil {
-		r.refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform for the architecture of the machine running pulumi)", err)
+		r.refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform for the engine's own)", err)
 	}
 	return normalized
 }
