@@ -51,6 +51,9 @@ func exportOutputs(export func(string, pulumi.Input), cfg config.Config, s *site
 	if s.Push != nil {
 		export("repoUrl", s.RepoURL)
 	}
+	if s.Index != nil { // imageRef is the index; each platform's image beside it
+		export("platformImages", s.PlatformRefs)
+	}
 	if s.Container != nil {
 		export("containerName", s.Container.Name)
 	}

@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,6 +25,17 @@ import (
 // qemu-user-static. The arm64 build is proven by running it: the preflight, the container
 // and the smoke check all run it under emulation.
 func TestAcceptanceArm64(t *testing.T) {
+	l := newEmulatedHubLife(t, "platform", "linux/arm64")
+	runLife(t, "the arm64 stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine) }, []lifeStep{
+		{"the base is one tag for amd64 and arm64", l.baseIsAnIndex},
+		{"first up builds for arm64 and runs it under emulation", l.arm64FirstUp},
+		{"destroy", l.destroy},
+	})
+}
+
+// newEmulatedHubLife is a Hub stack whose base serves amd64 and arm64, on a machine that
+// runs arm64 binaries under emulation, with the credentials and key set to value.
+func newEmulatedHubLife(t *testing.T, key, value string) *hubLife {
 	requireToolchain(t)
 	testsupport.EmulateArm64(t) // before the Hub: unregistered after its teardown
 	l := &hubLife{ctx: t.Context(), accounts: hubAccounts(t)}
@@ -36,7 +49,7 @@ func TestAcceptanceArm64(t *testing.T) {
 	l.stack = newStack(t, l.ws, "arm"+randomHex(t, 4), auto.ConfigMap{
 		"registryUsername": {Value: hubUser},
 		"registryPassword": {Value: l.password(), Secret: true},
-		"platform":         {Value: "linux/arm64"},
+		key:                {Value: value},
 	}, l.hub.Engine, auto.Pulumi(cli))
 	site, err := l.hub.Forward("127.0.0.1:8080")
 	if err != nil {
@@ -44,11 +57,7 @@ func TestAcceptanceArm64(t *testing.T) {
 	}
 	t.Cleanup(site.Close)
 	l.url = "http://" + site.Addr + "/"
-	runLife(t, "the arm64 stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine) }, []lifeStep{
-		{"the base is one tag for amd64 and arm64", l.baseIsAnIndex},
-		{"first up builds for arm64 and runs it under emulation", l.arm64FirstUp},
-		{"destroy", l.destroy},
-	})
+	return l
 }
 
 // remote is go-containerregistry's way to the Hub as the user, through its namespace and trust.
@@ -60,26 +69,31 @@ func (l *hubLife) remote() []remote.Option {
 // baseIsAnIndex: the Hub's base lists exactly linux/amd64 and linux/arm64, read back from
 // the registry.
 func (l *hubLife) baseIsAnIndex(t *testing.T) {
-	ref, err := name.ParseReference(l.hub.BaseImage)
+	if got := l.indexOf(t, l.hub.BaseImage); fmt.Sprint(slices.Sorted(maps.Keys(got))) != "[linux/amd64 linux/arm64]" {
+		t.Errorf("%s lists %v, want linux/amd64 and linux/arm64", l.hub.BaseImage, got)
+	}
+}
+
+// indexOf reads the index ref names back from the Hub: each platform's manifest digest.
+func (l *hubLife) indexOf(t *testing.T, ref string) map[string]string {
+	t.Helper()
+	parsed, err := name.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	index, err := remote.Index(ref, l.remote()...)
+	index, err := remote.Index(parsed, l.remote()...)
 	if err != nil {
-		t.Fatalf("%s is not an index: %v", l.hub.BaseImage, err)
+		t.Fatalf("%s is not an index: %v", ref, err)
 	}
 	manifest, err := index.IndexManifest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var platforms []string
+	platforms := map[string]string{}
 	for _, m := range manifest.Manifests {
-		platforms = append(platforms, m.Platform.String())
+		platforms[m.Platform.String()] = m.Digest.String()
 	}
-	slices.Sort(platforms)
-	if fmt.Sprint(platforms) != "[linux/amd64 linux/arm64]" {
-		t.Errorf("%s lists %v, want linux/amd64 and linux/arm64", l.hub.BaseImage, platforms)
-	}
+	return platforms
 }
 
 // arm64FirstUp: the pushed image is arm64, and its container, on this amd64 engine, serves
@@ -106,5 +120,91 @@ func (l *hubLife) arm64FirstUp(t *testing.T) {
 	code, out, err := l.hub.Engine.Exec(l.ctx, r.out("containerName"), "uname", "-m")
 	if err != nil || code != 0 || strings.TrimSpace(out) != "aarch64" {
 		t.Errorf("uname -m in %s: %q (exit %d, %v), want aarch64", r.out("containerName"), out, code, err)
+	}
+}
+
+// TestAcceptanceMultiPlatform publishes one tag for linux/amd64 and linux/arm64 on the
+// tests' Docker Hub: an image for each, pushed by digest, and an OCI index under imageTag.
+// This amd64 engine runs its own variant; the arm64 one, pulled by the tag, runs under
+// emulation.
+func TestAcceptanceMultiPlatform(t *testing.T) {
+	l := newEmulatedHubLife(t, "platforms", "linux/amd64,linux/arm64")
+	var first string // imageRef of the first up
+	runLife(t, "the multi-platform stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine) }, []lifeStep{
+		{"first up publishes an index of both platforms", func(t *testing.T) { first = l.indexPublished(t, l.mustUp(t), 11) }},
+		{"the arm64 variant pulled by the tag serves under emulation", l.arm64VariantServes},
+		{"no-op up changes nothing", func(t *testing.T) { expectChanges(t, l.mustUp(t), map[string]int{"same": 11}) }},
+		{"a page change publishes a new index, the old one untouched", func(t *testing.T) {
+			old := l.indexOf(t, first)
+			changePage(t, l.ws, "changed for every platform")
+			if now := l.indexPublished(t, l.mustUp(t), 0); now == first {
+				t.Errorf("imageRef still %s after a page change", first)
+			}
+			if got := l.indexOf(t, first); !maps.Equal(got, old) {
+				t.Errorf("the old index %s now lists %v, was %v", first, got, old)
+			}
+		}},
+		{"the password is in plain text nowhere", l.noPlainPassword},
+		{"destroy", l.destroy},
+	})
+}
+
+// indexPublished checks what an up published: imageRef is the index the Hub holds under
+// v1, it lists exactly the two platforms at the digests platformImages gives, and the
+// engine's variant serves the page. created, when not 0, is how many resources the up made.
+func (l *hubLife) indexPublished(t *testing.T, r run, created int) string {
+	t.Helper()
+	if created > 0 {
+		expectChanges(t, r, map[string]int{"create": created}) // the stack, the component, two images and pushes, the index, the preflight, the holder, nginx, the smoke check
+	}
+	tag := "docker.io/" + hubUser + "/custom-nginx:v1"
+	listed := l.indexOf(t, tag)
+	want := map[string]string{}
+	for platform, ref := range r.up.Outputs["platformImages"].Value.(map[string]any) {
+		want[platform] = strings.TrimPrefix(fmt.Sprint(ref), "docker.io/"+hubUser+"/custom-nginx@")
+	}
+	if !maps.Equal(listed, want) || len(listed) != 2 {
+		t.Errorf("the index %s lists %v, want platformImages %v", tag, listed, want)
+	}
+	desc, err := remote.Head(mustRef(t, tag), l.remote()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, wantRef := r.out("imageRef"), "docker.io/"+hubUser+"/custom-nginx@"+desc.Digest.String(); got != wantRef {
+		t.Errorf("imageRef %s, want the index's %s", got, wantRef)
+	}
+	expectSite(t, l.url, l.appFolder, "from the engine's variant")
+	return r.out("imageRef")
+}
+
+func mustRef(t *testing.T, ref string) name.Reference {
+	t.Helper()
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsed
+}
+
+// arm64VariantServes: the engine pulls the tag's arm64 variant, which runs hardened under
+// emulation, serves the page byte for byte and says aarch64.
+func (l *hubLife) arm64VariantServes(t *testing.T) {
+	tag := "docker.io/" + hubUser + "/custom-nginx:v1"
+	if err := l.hub.Engine.PullPlatform(l.ctx, tag, "linux/arm64", l.hub.Auth(hubUser)); err != nil {
+		t.Fatalf("pulling the arm64 variant of %s: %v", tag, err)
+	}
+	id, base := l.hub.Engine.RunHardened(t, tag)
+	site, err := l.hub.Forward(strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	url := "http://" + site.Addr + "/"
+	if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	expectSite(t, url, l.appFolder, "from the arm64 variant")
+	if code, out, err := l.hub.Engine.Exec(l.ctx, id, "uname", "-m"); err != nil || code != 0 || strings.TrimSpace(out) != "aarch64" {
+		t.Errorf("uname -m in the arm64 variant: %q (exit %d, %v), want aarch64", out, code, err)
 	}
 }

@@ -27,6 +27,7 @@ const (
 	KeyBaseImage        = "baseImage"
 	KeyPush             = "push"
 	KeyPlatform         = "platform"
+	KeyPlatforms        = "platforms"
 	KeyHostIP           = "hostIp"
 	KeySiteHost         = "siteHost"
 	KeyMode             = "mode"
@@ -72,7 +73,10 @@ type Config struct {
 	BaseImage        string // "" keeps the Dockerfile's pinned default
 	Push             bool
 	Platform         string // os/arch[/variant], normalized; "" is the engine's (site asks it)
-	HostIP           string // the address the port is published on
+	// Platforms publishes one tag for each of them (an image index), normalized; empty
+	// publishes the one build for Platform.
+	Platforms []string
+	HostIP    string // the address the port is published on
 	// DockerHost is the engine as the docker provider reaches it: docker:host, else
 	// DOCKER_HOST; "" for the local engine. In swarm mode, the manager.
 	DockerHost string
@@ -201,6 +205,7 @@ func (r *reader) publishing(cfg *Config, dockerHost string) {
 	cfg.HostPort = r.integer(KeyHostPort, 1, 65535, "%q is not a port number from 1 to 65535; fix: pulumi config set hostPort 8080")
 	cfg.BaseImage = r.baseImage()
 	cfg.Platform = r.platform()
+	cfg.Platforms = r.platforms(cfg.Platform, cfg.Push)
 	cfg.HostIP = r.hostIP()
 	cfg.SiteHost = r.siteHost(cfg.HostIP, r.engineHost(dockerHost))
 }
@@ -235,6 +240,34 @@ func (r *reader) platform() string {
 		r.refuse(KeyPlatform, "%v; fix: pulumi config set platform linux/arm64 (or linux/amd64; pulumi config rm platform for the engine's own)", err)
 	}
 	return normalized
+}
+
+// platforms reads the comma-separated platforms an index publishes: each once, only with a
+// push (an index lives in a registry), and not beside platform.
+func (r *reader) platforms(platform string, push bool) []string {
+	raw := r.get(KeyPlatforms)
+	if raw == "" {
+		return nil
+	}
+	var list []string
+	for _, p := range strings.Split(raw, ",") {
+		normalized, err := normalizePlatform(strings.TrimSpace(p))
+		switch {
+		case err != nil:
+			r.refuse(KeyPlatforms, "%v; fix: pulumi config set platforms linux/amd64,linux/arm64", err)
+		case slices.Contains(list, normalized):
+			r.refuse(KeyPlatforms, "lists %s twice; fix: pulumi config set platforms linux/amd64,linux/arm64", normalized)
+		default:
+			list = append(list, normalized)
+		}
+	}
+	if !push {
+		r.refuse(KeyPlatforms, "needs push true: an index of several platforms lives in a registry; fix: pulumi config set push true (or pulumi config rm platforms)")
+	}
+	if platform != "" {
+		r.refuse(KeyPlatforms, "and platform are both set; fix: pulumi config rm platform (platforms lists what is built; the engine runs its own from them)")
+	}
+	return list
 }
 
 func (r *reader) hostIP() string {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -116,6 +117,10 @@ func TestLoad(t *testing.T) {
 			want: func(c *config.Config) { c.SiteHost = "localhost" },
 		},
 		{
+			name: "platforms, normalized, in their order", values: merge(map[string]string{config.KeyPlatforms: "linux/arm64, linux/x86_64"}), secret: secretPassword,
+			want: func(c *config.Config) { pushing(c); c.Platforms = []string{"linux/arm64", "linux/amd64"} },
+		},
+		{
 			name: "swarm, global, host publishing", values: merge(map[string]string{config.KeyMode: "swarm", config.KeyServiceMode: "global", config.KeyPublishMode: "host", config.KeyReplicas: "3"}), secret: secretPassword,
 			want: func(c *config.Config) {
 				pushing(c)
@@ -132,7 +137,7 @@ func TestLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("config:\n got %#v\nwant %#v", got, want)
 			}
 			if got.RegistryPassword != want.RegistryPassword {
@@ -221,6 +226,14 @@ func TestLoadRefusesPublishing(t *testing.T) {
 			wantErr: []string{`config platform: "linux/amd64/v3/extra" is not a platform`, "pulumi config set platform linux/arm64"}},
 		{name: "platform not Linux", values: merge(map[string]string{config.KeyPlatform: "windows/amd64"}), secret: secretPassword,
 			wantErr: []string{`config platform: "windows/amd64" is not a Linux platform`, "pulumi config set platform"}},
+		{name: "platforms, one twice", values: merge(map[string]string{config.KeyPlatforms: "linux/amd64,linux/x86_64"}), secret: secretPassword,
+			wantErr: []string{"config platforms: lists linux/amd64 twice", "pulumi config set platforms linux/amd64,linux/arm64"}},
+		{name: "platforms, one not Linux", values: merge(map[string]string{config.KeyPlatforms: "linux/amd64,windows/amd64"}), secret: secretPassword,
+			wantErr: []string{`config platforms: "windows/amd64" is not a Linux platform`}},
+		{name: "platforms without a push", values: map[string]string{config.KeyPush: "false", config.KeyPlatforms: "linux/amd64,linux/arm64"},
+			wantErr: []string{"config platforms: needs push true", "pulumi config set push true"}},
+		{name: "platforms beside platform", values: merge(map[string]string{config.KeyPlatforms: "linux/amd64,linux/arm64", config.KeyPlatform: "linux/arm64"}), secret: secretPassword,
+			wantErr: []string{"config platforms: and platform are both set", "pulumi config rm platform"}},
 		{name: "hostIp not an address", values: merge(map[string]string{config.KeyHostIP: "localhost"}), secret: secretPassword,
 			wantErr: []string{`config hostIp: "localhost" is not an IP address`, "pulumi config set hostIp 0.0.0.0"}},
 		{name: "hostIp with a port", values: merge(map[string]string{config.KeyHostIP: "127.0.0.1:8080"}), secret: secretPassword,

@@ -27,6 +27,7 @@ var declared = map[string]struct{ typ, def string }{
 	config.KeyBaseImage:        {"string", ""},
 	config.KeyPush:             {"boolean", "true"},
 	config.KeyPlatform:         {"string", ""},
+	config.KeyPlatforms:        {"string", ""},
 	config.KeyHostIP:           {"string", "0.0.0.0"},
 	config.KeySiteHost:         {"string", ""},
 	config.KeyMode:             {"string", "container"},

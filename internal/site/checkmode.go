@@ -3,6 +3,7 @@ package site
 import (
 	"io"
 
+	"github.com/example/custom-nginx/internal/imageindex"
 	"github.com/example/custom-nginx/internal/preflight"
 	"github.com/example/custom-nginx/internal/rollout"
 	"github.com/example/custom-nginx/internal/smoke"
@@ -10,9 +11,10 @@ import (
 
 // checkModes are the modes the site's check commands run this program's binary in.
 var checkModes = map[string]func(args []string, stdout, stderr io.Writer) int{
-	smoke.Command:     smoke.Main,
-	rollout.Command:   rollout.Main,
-	preflight.Command: preflight.Main,
+	smoke.Command:      smoke.Main,
+	rollout.Command:    rollout.Main,
+	preflight.Command:  preflight.Main,
+	imageindex.Command: imageindex.Main,
 }
 
 // CheckMode runs the check mode args name (this program's arguments: the mode, then its

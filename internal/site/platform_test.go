@@ -3,6 +3,8 @@ package site_test
 import (
 	"context"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/example/custom-nginx/internal/config"
 	"github.com/example/custom-nginx/internal/engineplatform"
+	"github.com/example/custom-nginx/internal/imageindex"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
 
@@ -26,7 +29,7 @@ func TestEnginePlatform(t *testing.T) {
 		return enginePlatform, nil
 	}
 	d, err := deployWith(t, cfg, answers)
-	if err != nil || len(asked) != 1 || asked[0] != cfg {
+	if err != nil || len(asked) != 1 || !reflect.DeepEqual(asked[0], cfg) {
 		t.Fatalf("error %v; the engine was asked %d times (%v), want once with the stack's config", err, len(asked), asked)
 	}
 	if got := testsupport.Plain(t, d.rec.One(t, testsupport.TypeImage).Inputs, "build.platform"); got != enginePlatform {
@@ -63,3 +66,54 @@ func TestEnginePlatform(t *testing.T) {
 
 // asPreview runs the program as `pulumi preview` does.
 func asPreview(info *pulumi.RunInfo) { info.DryRun = true }
+
+// TestPlatformsPublishAnIndex: with platforms, the engine's platform is built as site-image
+// and every other one beside it, each pushed under imageTag-os-arch; the index command
+// names every pushed digest with its platform, gets the password only as a secret in its
+// environment, and imageRef is the index's digest. An engine whose platform the list lacks
+// is refused before anything is registered.
+func TestPlatformsPublishAnIndex(t *testing.T) {
+	cfg := pushConfig(t, map[string]string{config.KeyPlatforms: "linux/arm64,linux/amd64"})
+	amd64 := outside()
+	amd64.EnginePlatform = func(context.Context, config.Config) (string, error) { return "linux/amd64", nil }
+	d, err := deployWith(t, cfg, amd64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][2]string{
+		"site-image":             {"linux/amd64", "docker.io/alice/custom-nginx:v1-linux-amd64"},
+		"site-image-linux-arm64": {"linux/arm64", "docker.io/alice/custom-nginx:v1-linux-arm64"},
+	} {
+		in := d.rec.Named(t, name).Inputs
+		if got := [2]string{testsupport.Plain(t, in, "build.platform"), testsupport.Plain(t, in, "imageName")}; got != want {
+			t.Errorf("%s builds %v, want %v", name, got, want)
+		}
+	}
+	if got := testsupport.Plain(t, d.rec.Named(t, "site-push-linux-arm64").Inputs, "name"); got != "docker.io/alice/custom-nginx:v1-linux-arm64" {
+		t.Errorf("the arm64 push sends %s", got)
+	}
+	index := d.rec.Named(t, "site-index")
+	argv := append(testsupport.StringList(index.Inputs, "interpreter"), testsupport.Plain(t, index.Inputs, "create"))
+	x, err := imageindex.Parse(argv[2:])
+	if err != nil {
+		t.Fatalf("the index command %q: %v", argv, err)
+	}
+	want := []string{"linux/amd64=" + testsupport.MockDigest, "linux/arm64=" + testsupport.MockDigest}
+	if x.Tag != "docker.io/alice/custom-nginx:v1" || x.Username != "alice" || !slices.Equal(x.Manifests, want) {
+		t.Errorf("the index command writes %+v, want docker.io/alice/custom-nginx:v1 of %v", x, want)
+	}
+	if password := testsupport.At(t, index.Inputs, "environment."+imageindex.PasswordEnv); !password.IsSecret() || slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, testPassword) }) {
+		t.Errorf("the password reaches the index command as %v (argv %q): want a secret in its environment only", password, argv)
+	}
+	if !testsupport.DependsOn(index.Deps, "site-push-linux-arm64") || !testsupport.DependsOn(d.rec.Named(t, "site-nginx").Deps, "site-index") {
+		t.Errorf("the index must follow every push, and nginx the index: deps %v, %v", index.Deps, d.rec.Named(t, "site-nginx").Deps)
+	}
+	if got := d.outputs["imageRef"]; got != "docker.io/alice/custom-nginx@"+testsupport.MockStdout {
+		t.Errorf("imageRef %s, want the index's digest (the command's stdout)", got)
+	}
+
+	s390x, err := deployWith(t, cfg, outside()) // an engine on enginePlatform, not listed
+	if err == nil || !strings.Contains(err.Error(), "config platforms: the engine runs linux/s390x, which platforms does not list") || len(s390x.rec.All()) != 0 {
+		t.Errorf("an engine platforms lacks: error %v, %d resources; want it refused, nothing registered", err, len(s390x.rec.All()))
+	}
+}

@@ -65,11 +65,15 @@ type Site struct {
 	Service    *docker.Service       // swarm mode
 	Rollout    *local.Command        // swarm mode: waits until every task runs the new spec
 	SmokeCheck *local.Command
+	Variants   []Variant      // with platforms: the builds for the platforms other than the engine's
+	Index      *local.Command // with platforms: writes the index under imageTag
 
 	ImageID  pulumi.StringOutput // the build the site runs
 	ImageRef pulumi.StringOutput // registry/repository@digest when pushed, else ImageID
 	RepoURL  pulumi.StringOutput // where a person finds the pushed repository
-	URL      pulumi.StringOutput // where the smoke check found the page
+	// PlatformRefs, with platforms, is each platform's registry/repository@digest.
+	PlatformRefs pulumi.StringMapOutput
+	URL          pulumi.StringOutput // where the smoke check found the page
 }
 
 // children registers the component's children, each named by its role and parented to it.
@@ -161,36 +165,21 @@ func enginePlatform(ctx *pulumi.Context, args Args) (config.Config, error) {
 		cfg.Platform = platform
 	case ctx.DryRun() && errors.As(err, &unreachable):
 		_ = ctx.Log.Warn(fmt.Sprintf("%v: the preview shows a build for the provider's default platform, `up` builds for the engine's", err), nil)
+		if len(cfg.Platforms) > 0 {
+			cfg.Platform = cfg.Platforms[0]
+		}
+		return cfg, nil
 	default:
 		return cfg, err
 	}
-	return cfg, nil
+	return cfg, enginePlatformListed(cfg)
 }
 
-// build registers the image of args.AppDir, built and kept on the engine.
+// build registers the image of args.AppDir for the engine's platform, built and kept on
+// the engine, and with platforms one for each other platform (buildVariants).
 func (s *Site) build(c children, args Args) error {
-	cfg := args.Config
-	buildArgs := pulumi.StringMap{}
-	if cfg.BaseImage != "" {
-		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
-	}
-	var platform pulumi.StringPtrInput // none: the provider's default, in a preview without an engine
-	if cfg.Platform != "" {
-		platform = pulumi.String(cfg.Platform)
-	}
 	var err error
-	s.Image, err = docker.NewImage(c.ctx, c.named("image"), &docker.ImageArgs{
-		ImageName: pulumi.String(localImageName(cfg)),
-		// The push is its own resource, with credentials that stay out of the provider config.
-		SkipPush: pulumi.Bool(true),
-		Build: &docker.DockerBuildArgs{
-			Context:        pulumi.String(args.AppDir),
-			Dockerfile:     pulumi.String(path.Join(args.AppDir, "Dockerfile")), // same on every OS
-			Platform:       platform,
-			Args:           buildArgs,
-			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
-		},
-	}, c.parent, c.formerly)
+	s.Image, err = docker.NewImage(c.ctx, c.named("image"), imageArgs(args, args.Config.Platform), c.parent, c.formerly)
 	if err != nil {
 		return err
 	}
@@ -198,7 +187,33 @@ func (s *Site) build(c children, args Args) error {
 	// it is what the engine reports back for a container, so a no-op `up` shows no diff.
 	s.ImageID = s.Image.RepoDigest
 	s.ImageRef = s.ImageID
-	return nil
+	return s.buildVariants(c, args)
+}
+
+// imageArgs build args.AppDir for platform ("" for the provider's default, in a preview
+// without an engine), tagged localImageName.
+func imageArgs(args Args, platform string) *docker.ImageArgs {
+	cfg := args.Config
+	buildArgs := pulumi.StringMap{}
+	if cfg.BaseImage != "" {
+		buildArgs[BaseImageArg] = pulumi.String(cfg.BaseImage)
+	}
+	var p pulumi.StringPtrInput
+	if platform != "" {
+		p = pulumi.String(platform)
+	}
+	return &docker.ImageArgs{
+		ImageName: pulumi.String(localImageName(cfg, platform)),
+		// The push is its own resource, with credentials that stay out of the provider config.
+		SkipPush: pulumi.Bool(true),
+		Build: &docker.DockerBuildArgs{
+			Context:        pulumi.String(args.AppDir),
+			Dockerfile:     pulumi.String(path.Join(args.AppDir, "Dockerfile")), // same on every OS
+			Platform:       p,
+			Args:           buildArgs,
+			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
+		},
+	}
 }
 
 // preflight registers the check that proves each new build in a throwaway container on
@@ -225,24 +240,34 @@ func (s *Site) push(c children, cfg config.Config) ([]pulumi.Resource, error) {
 		return proven, nil
 	}
 	var err error
-	s.Push, err = docker.NewRegistryImage(c.ctx, c.named("push"), &docker.RegistryImageArgs{
-		Name: s.Image.ImageName,
-		// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
-		KeepRemotely: pulumi.Bool(true),
-		// Push again exactly when the build changed.
-		Triggers: pulumi.StringMap{"imageId": s.ImageID},
-		AuthConfig: &docker.RegistryImageAuthConfigArgs{
-			Address:  pulumi.String(authAddress(cfg.RegistryServer)),
-			Username: pulumi.String(cfg.RegistryUsername),
-			Password: secret(cfg.RegistryPassword),
-		},
-	}, c.parent, c.formerly, pulumi.DependsOn(proven), pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
+	s.Push, err = docker.NewRegistryImage(c.ctx, c.named("push"), pushArgs(cfg, s.Image), c.parent, c.formerly,
+		pulumi.DependsOn(proven), pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
 	if err != nil {
 		return nil, err
 	}
 	s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
 	s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, s.Push.Sha256Digest)
-	return append(proven, s.Push), nil // never run what failed to push
+	proven = append(proven, s.Push) // never run what failed to push
+	if len(s.Variants) == 0 {
+		return proven, nil
+	}
+	return s.publishIndex(c, cfg, proven)
+}
+
+// pushArgs push image to the registry with the config's credentials.
+func pushArgs(cfg config.Config, image *docker.Image) *docker.RegistryImageArgs {
+	return &docker.RegistryImageArgs{
+		Name: image.ImageName,
+		// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
+		KeepRemotely: pulumi.Bool(true),
+		// Push again exactly when the build changed.
+		Triggers: pulumi.StringMap{"imageId": image.RepoDigest},
+		AuthConfig: &docker.RegistryImageAuthConfigArgs{
+			Address:  pulumi.String(authAddress(cfg.RegistryServer)),
+			Username: pulumi.String(cfg.RegistryUsername),
+			Password: secret(cfg.RegistryPassword),
+		},
+	}
 }
 
 // check registers the smoke check: this program in its check mode proves that the site's
@@ -273,12 +298,17 @@ func secret(password config.Secret) pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.String(string(password))).(pulumi.StringOutput)
 }
 
-// localImageName is the name the build is tagged with and the push sends.
-func localImageName(cfg config.Config) string {
-	if !cfg.Push {
-		return cfg.Repository + ":" + cfg.ImageTag
+// localImageName is the name the build for platform is tagged with and the push sends:
+// with platforms, each platform's tag is imageTag-os-arch, and imageTag names the index.
+func localImageName(cfg config.Config, platform string) string {
+	tag := cfg.ImageTag
+	if len(cfg.Platforms) > 0 {
+		tag += "-" + platformSlug(platform)
 	}
-	return cfg.RegistryServer + "/" + cfg.Repository + ":" + cfg.ImageTag
+	if !cfg.Push {
+		return cfg.Repository + ":" + tag
+	}
+	return cfg.RegistryServer + "/" + cfg.Repository + ":" + tag
 }
 
 // authAddress is where the provider logs in: Docker Hub's registry API host, or the

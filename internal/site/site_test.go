@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,7 +115,7 @@ func TestPushCheckedFirst(t *testing.T) {
 	if !errors.Is(err, refusal) {
 		t.Errorf("error %v, want the push check's %v", err, refusal)
 	}
-	if len(asked) != 1 || asked[0] != cfg {
+	if len(asked) != 1 || !reflect.DeepEqual(asked[0], cfg) {
 		t.Errorf("the push check was asked %d times (%v), want once with the stack's config", len(asked), asked)
 	}
 	if n := len(d.rec.All()); n != 0 {

@@ -383,11 +383,16 @@ func (e *Engine) Push(ctx context.Context, ref string, auth *registry.AuthConfig
 
 // Pull pulls ref with the given credentials.
 func (e *Engine) Pull(ctx context.Context, ref string, auth registry.AuthConfig) error {
+	return e.PullPlatform(ctx, ref, "", auth)
+}
+
+// PullPlatform is Pull of platform's image of an index ("" for the engine's own).
+func (e *Engine) PullPlatform(ctx context.Context, ref, platform string, auth registry.AuthConfig) error {
 	encoded, err := registry.EncodeAuthConfig(auth)
 	if err != nil {
 		return err
 	}
-	body, err := e.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: encoded})
+	body, err := e.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: encoded, Platform: platform})
 	if err != nil {
 		return err
 	}
