@@ -31,7 +31,7 @@ func main() {
 // newSite loads and validates the config, then creates the one component; pushCheck asks
 // the registry and enginePlatform the engine (the tests pass their own).
 func newSite(ctx *pulumi.Context, pushCheck func(context.Context, config.Config) error,
-	enginePlatform func(context.Context, config.Config) (string, error)) (config.Config, *site.Site, error) {
+	enginePlatform func(context.Context, config.Config) (engineplatform.Platforms, error)) (config.Config, *site.Site, error) {
 	cfg, err := config.FromContext(ctx)
 	if err != nil {
 		return cfg, nil, err // before any resource is registered: nothing is created

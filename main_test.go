@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/testsupport"
 )
@@ -72,7 +73,9 @@ func deployOn(t *testing.T, e engine, values map[string]string, secret ...string
 		// The registry's and the engine's answers are pushcheck's and engineplatform's to
 		// test: here every push would be allowed, on an amd64 engine.
 		cfg, s, err := newSite(ctx, func(context.Context, config.Config) error { return nil },
-			func(context.Context, config.Config) (string, error) { return "linux/amd64", nil })
+			func(context.Context, config.Config) (engineplatform.Platforms, error) {
+				return engineplatform.Platforms{Engine: "linux/amd64"}, nil
+			})
 		if err != nil {
 			return err
 		}

@@ -27,8 +27,8 @@ func TestOfARealEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); got != want {
-		t.Errorf("platform %q, want the engine's %q", got, want)
+	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); got.Engine != want || got.Nodes != nil {
+		t.Errorf("platforms %+v, want the engine's %q and no nodes", got, want)
 	}
 }
 

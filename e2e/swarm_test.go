@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,8 +210,8 @@ func checkEveryNodeAnswers(t *testing.T, s *testsupport.Swarm) {
 	}
 }
 
-// expectSwarmPlatform fails unless engineplatform finds, on the manager, the one platform
-// every node of s reports.
+// expectSwarmPlatform fails unless engineplatform finds, on the manager, its platform and
+// the one every node of s reports (they say x86_64; the config spells linux/amd64).
 func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
 	t.Helper()
 	v, err := s.Manager.Engine.ServerVersion(ctx)
@@ -218,7 +219,8 @@ func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testsupport.Swarm
 		t.Fatal(err)
 	}
 	got, err := engineplatform.Of(ctx, config.Config{Mode: config.ModeSwarm, DockerHost: s.Manager.Socket})
-	if want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch})); err != nil || got != want {
-		t.Errorf("the swarm's platform %q (%v), want every node's %q", got, err, want)
+	want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch}))
+	if err != nil || got.Engine != want || !slices.Equal(got.Nodes, []string{want}) {
+		t.Errorf("the swarm's platforms %+v (%v), want the manager's and every node's %q", got, err, want)
 	}
 }

@@ -1,12 +1,12 @@
-// Package engineplatform asks the engine the stack deploys to which platform it runs, so
-// that an empty `platform` builds for the engine and not for the machine running pulumi.
+// Package engineplatform asks the engine the stack deploys to which platforms it runs, so
+// that an empty `platform` builds for the engine, and in swarm mode for every node, not for
+// the machine running pulumi.
 package engineplatform
 
 import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/containerd/platforms"
 	"github.com/docker/docker/api/types/swarm"
@@ -16,23 +16,29 @@ import (
 	"github.com/example/custom-nginx/internal/engineclient"
 )
 
-// Of is the platform to build for when config leaves `platform` empty: the engine's own in
-// container mode; in swarm mode, the one every node runs. The engine is reached as the
-// docker provider reaches it (cfg.DockerHost, else DOCKER_HOST).
-func Of(ctx context.Context, cfg config.Config) (string, error) {
+// Platforms are what the engine the stack deploys to runs.
+type Platforms struct {
+	Engine string   // the engine's own (the manager's, in swarm mode): what the preflight and a container run
+	Nodes  []string // swarm mode: every node's, each once, sorted
+}
+
+// Of asks the engine, reached as the docker provider reaches it (cfg.DockerHost, else
+// DOCKER_HOST), for its platform and, in swarm mode, for every node's.
+func Of(ctx context.Context, cfg config.Config) (Platforms, error) {
 	cli, err := engineclient.Connect(cfg.DockerHost)
 	if err != nil {
-		return "", err
+		return Platforms{}, err
 	}
 	defer cli.Close()
-	if cfg.Mode == config.ModeSwarm {
-		return ofNodes(ctx, cli)
-	}
 	v, err := cli.ServerVersion(ctx)
 	if err != nil {
-		return "", &UnreachableError{Engine: cli.DaemonHost(), Err: err}
+		return Platforms{}, &UnreachableError{Engine: cli.DaemonHost(), Err: err}
 	}
-	return format(v.Os, v.Arch), nil
+	p := Platforms{Engine: format(v.Os, v.Arch)}
+	if cfg.Mode == config.ModeSwarm {
+		p.Nodes, err = ofNodes(ctx, cli)
+	}
+	return p, err
 }
 
 // UnreachableError is an engine that did not answer: a preview goes on without it.
@@ -47,36 +53,20 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// ofNodes is the one platform of the swarm's nodes; nodes of several platforms cannot all
-// run one build.
-func ofNodes(ctx context.Context, cli *client.Client) (string, error) {
+// ofNodes is every platform the swarm's nodes run, each once, sorted.
+func ofNodes(ctx context.Context, cli *client.Client) ([]string, error) {
 	nodes, err := cli.NodeList(ctx, swarm.NodeListOptions{})
 	if err != nil {
-		return "", &UnreachableError{Engine: cli.DaemonHost(), Err: err}
+		return nil, fmt.Errorf("asking the swarm manager %s for its nodes' platforms: %w", cli.DaemonHost(), err)
 	}
-	byPlatform := map[string][]string{}
+	var found []string
 	for _, n := range nodes {
-		p := format(n.Description.Platform.OS, n.Description.Platform.Architecture)
-		byPlatform[p] = append(byPlatform[p], n.Description.Hostname)
-	}
-	found := make([]string, 0, len(byPlatform))
-	for p := range byPlatform {
-		found = append(found, p)
+		if p := format(n.Description.Platform.OS, n.Description.Platform.Architecture); !slices.Contains(found, p) {
+			found = append(found, p)
+		}
 	}
 	slices.Sort(found)
-	switch len(found) {
-	case 0:
-		return "", fmt.Errorf("the swarm manager %s lists no node", cli.DaemonHost())
-	case 1:
-		return found[0], nil
-	}
-	var runs []string
-	for _, p := range found {
-		runs = append(runs, p+" ("+strings.Join(byPlatform[p], ", ")+")")
-	}
-	return "", fmt.Errorf("config %s: the swarm's nodes run %s, and one build runs on one platform; "+
-		"fix: pulumi config set %s %s (tasks on nodes of another platform then fail with exec format error)",
-		config.KeyPlatform, strings.Join(runs, " and "), config.KeyPlatform, found[0])
+	return found, nil
 }
 
 // format is os/arch as the config spells a platform: the engine says x86_64 or aarch64 for

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/example/custom-nginx/internal/config"
@@ -34,25 +36,27 @@ func TestOfAnEngineOutOfReach(t *testing.T) {
 	}
 }
 
-// TestOfAMixedSwarm: a manager whose nodes run two platforms is refused, naming each
-// node's platform and the fix. No such swarm can be had here: an HTTP server answers the
-// engine API's /nodes as a manager of an amd64 and an arm64 node would.
+// TestOfAMixedSwarm: the manager's platform, and every node's once, sorted. No swarm of
+// two platforms can be had here: an HTTP server answers the engine API's /version and
+// /nodes as an amd64 manager of two amd64 nodes and an arm64 one would.
 func TestOfAMixedSwarm(t *testing.T) {
 	cleanEnv(t)
 	manager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Api-Version", "1.41")
-		if !strings.HasSuffix(r.URL.Path, "/nodes") {
-			return // /_ping, for the client's version negotiation
+		node := func(host, arch string) swarm.Node {
+			return swarm.Node{Description: swarm.NodeDescription{Hostname: host, Platform: swarm.Platform{OS: "linux", Architecture: arch}}}
 		}
-		_ = json.NewEncoder(w).Encode([]swarm.Node{
-			{Description: swarm.NodeDescription{Hostname: "amd", Platform: swarm.Platform{OS: "linux", Architecture: "x86_64"}}},
-			{Description: swarm.NodeDescription{Hostname: "pi", Platform: swarm.Platform{OS: "linux", Architecture: "aarch64"}}},
-		})
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/version"):
+			_ = json.NewEncoder(w).Encode(types.Version{Os: "linux", Arch: "amd64"})
+		case strings.HasSuffix(r.URL.Path, "/nodes"):
+			_ = json.NewEncoder(w).Encode([]swarm.Node{node("pi", "aarch64"), node("amd", "x86_64"), node("amd2", "x86_64")})
+		} // else /_ping, for the client's version negotiation
 	}))
 	defer manager.Close()
-	_, err := engineplatform.Of(context.Background(), config.Config{Mode: config.ModeSwarm, DockerHost: "tcp://" + manager.Listener.Addr().String()})
-	want := "config platform: the swarm's nodes run linux/amd64 (amd) and linux/arm64 (pi), and one build runs on one platform; fix: pulumi config set platform linux/amd64"
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("error %v, want it to start %q", err, want)
+	got, err := engineplatform.Of(context.Background(), config.Config{Mode: config.ModeSwarm, DockerHost: "tcp://" + manager.Listener.Addr().String()})
+	want := engineplatform.Platforms{Engine: "linux/amd64", Nodes: []string{"linux/amd64", "linux/arm64"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("platforms %+v (%v), want %+v", got, err, want)
 	}
 }

@@ -19,14 +19,14 @@ import (
 // TestEnginePlatform: an empty platform is the engine's, asked with the stack's config; a
 // configured one is built as it is, without asking. An engine out of reach leaves a
 // preview with the provider's default and fails `up` before anything is registered; any
-// other answer (a swarm of mixed platforms) fails both.
+// other error (a swarm manager that cannot list its nodes) fails both.
 func TestEnginePlatform(t *testing.T) {
 	cfg, arm64 := pushConfig(t, nil), pushConfig(t, map[string]string{config.KeyPlatform: "linux/arm64"})
 	var asked []config.Config
 	answers := outside()
-	answers.EnginePlatform = func(_ context.Context, got config.Config) (string, error) {
+	answers.EnginePlatform = func(_ context.Context, got config.Config) (engineplatform.Platforms, error) {
 		asked = append(asked, got)
-		return enginePlatform, nil
+		return engineplatform.Platforms{Engine: enginePlatform}, nil
 	}
 	d, err := deployWith(t, cfg, answers)
 	if err != nil || len(asked) != 1 || !reflect.DeepEqual(asked[0], cfg) {
@@ -41,8 +41,8 @@ func TestEnginePlatform(t *testing.T) {
 	}
 
 	unreachable := outside()
-	unreachable.EnginePlatform = func(context.Context, config.Config) (string, error) {
-		return "", &engineplatform.UnreachableError{Engine: "tcp://192.0.2.7:2376", Err: errors.New("connection refused")}
+	unreachable.EnginePlatform = func(context.Context, config.Config) (engineplatform.Platforms, error) {
+		return engineplatform.Platforms{}, &engineplatform.UnreachableError{Engine: "tcp://192.0.2.7:2376", Err: errors.New("connection refused")}
 	}
 	preview, err := deployWith(t, cfg, unreachable, asPreview)
 	if err != nil {
@@ -56,11 +56,39 @@ func TestEnginePlatform(t *testing.T) {
 		t.Errorf("up with the engine out of reach: error %v, %d resources; want the engine named and none", err, len(up.rec.All()))
 	}
 
+	notManager := outside()
+	refusal := errors.New("asking the swarm manager tcp://192.0.2.7:2376 for its nodes' platforms: this node is not a swarm manager")
+	notManager.EnginePlatform = func(context.Context, config.Config) (engineplatform.Platforms, error) {
+		return engineplatform.Platforms{}, refusal
+	}
+	if _, err := deployWith(t, cfg, notManager, asPreview); !errors.Is(err, refusal) {
+		t.Errorf("a preview on a manager that cannot list its nodes: error %v, want %v", err, refusal)
+	}
+}
+
+// TestMixedSwarmPublishesEveryNodesPlatform: with platform and platforms empty, a swarm of
+// amd64 and arm64 nodes gets an image for each and an index, which the service names; with
+// platforms set, a node whose platform it lacks is refused before anything is registered.
+func TestMixedSwarmPublishesEveryNodesPlatform(t *testing.T) {
+	cfg := testsupport.NewStackConfig(t, projectRoot, testsupport.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, "")
+	amd64Only := testsupport.NewStackConfig(t, projectRoot, testsupport.With(testsupport.With(pushValues, swarmValues), map[string]string{config.KeyPlatforms: "linux/amd64"}), config.KeyRegistryPassword).Load(t, "")
 	mixed := outside()
-	refusal := errors.New("config platform: the swarm's nodes run linux/amd64 (a) and linux/arm64 (b)")
-	mixed.EnginePlatform = func(context.Context, config.Config) (string, error) { return "", refusal }
-	if _, err := deployWith(t, cfg, mixed, asPreview); !errors.Is(err, refusal) {
-		t.Errorf("a preview on a swarm of mixed platforms: error %v, want %v", err, refusal)
+	mixed.EnginePlatform = func(context.Context, config.Config) (engineplatform.Platforms, error) {
+		return engineplatform.Platforms{Engine: "linux/amd64", Nodes: []string{"linux/amd64", "linux/arm64"}}, nil
+	}
+	d, err := deployWith(t, cfg, mixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testsupport.Plain(t, d.rec.Named(t, "site-image-linux-arm64").Inputs, "build.platform"); got != "linux/arm64" {
+		t.Errorf("the arm64 nodes' image is built for %q", got)
+	}
+	if got, want := testsupport.Plain(t, d.rec.Named(t, "site-service").Inputs, "taskSpec.containerSpec.image"), "alice/custom-nginx@"+testsupport.MockIndexDigest; got != want {
+		t.Errorf("the service runs %s, want the index %s", got, want)
+	}
+	refused, err := deployWith(t, amd64Only, mixed)
+	if err == nil || !strings.Contains(err.Error(), "config platforms: the engine or a swarm node runs linux/arm64, which platforms does not list") || len(refused.rec.All()) != 0 {
+		t.Errorf("platforms without a node's platform: error %v, %d resources; want it refused, nothing registered", err, len(refused.rec.All()))
 	}
 }
 
@@ -75,7 +103,9 @@ func asPreview(info *pulumi.RunInfo) { info.DryRun = true }
 func TestPlatformsPublishAnIndex(t *testing.T) {
 	cfg := pushConfig(t, map[string]string{config.KeyPlatforms: "linux/arm64,linux/amd64"})
 	amd64 := outside()
-	amd64.EnginePlatform = func(context.Context, config.Config) (string, error) { return "linux/amd64", nil }
+	amd64.EnginePlatform = func(context.Context, config.Config) (engineplatform.Platforms, error) {
+		return engineplatform.Platforms{Engine: "linux/amd64"}, nil
+	}
 	d, err := deployWith(t, cfg, amd64)
 	if err != nil {
 		t.Fatal(err)
@@ -108,12 +138,12 @@ func TestPlatformsPublishAnIndex(t *testing.T) {
 	if !testsupport.DependsOn(index.Deps, "site-push-linux-arm64") || !testsupport.DependsOn(d.rec.Named(t, "site-nginx").Deps, "site-index") {
 		t.Errorf("the index must follow every push, and nginx the index: deps %v, %v", index.Deps, d.rec.Named(t, "site-nginx").Deps)
 	}
-	if got := d.outputs["imageRef"]; got != "docker.io/alice/custom-nginx@"+testsupport.MockStdout {
+	if got := d.outputs["imageRef"]; got != "docker.io/alice/custom-nginx@"+testsupport.MockIndexDigest {
 		t.Errorf("imageRef %s, want the index's digest (the command's stdout)", got)
 	}
 
 	s390x, err := deployWith(t, cfg, outside()) // an engine on enginePlatform, not listed
-	if err == nil || !strings.Contains(err.Error(), "config platforms: the engine runs linux/s390x, which platforms does not list") || len(s390x.rec.All()) != 0 {
+	if err == nil || !strings.Contains(err.Error(), "config platforms: the engine or a swarm node runs linux/s390x, which platforms does not list") || len(s390x.rec.All()) != 0 {
 		t.Errorf("an engine platforms lacks: error %v, %d resources; want it refused, nothing registered", err, len(s390x.rec.All()))
 	}
 }

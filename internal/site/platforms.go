@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
 	"github.com/example/custom-nginx/internal/imageindex"
 )
 
@@ -78,12 +79,17 @@ func (s *Site) publishIndex(c children, cfg config.Config, proven []pulumi.Resou
 	return append(pushed, s.Index), nil
 }
 
-// enginePlatformListed fails unless platforms, when set, lists the engine's platform: the
-// engine runs its own variant.
-func enginePlatformListed(cfg config.Config) error {
-	if len(cfg.Platforms) == 0 || slices.Contains(cfg.Platforms, cfg.Platform) {
+// platformsListed fails unless platforms, when set, lists the engine's platform and every
+// node's: the engine runs its own variant, and each node pulls its own.
+func platformsListed(cfg config.Config, found engineplatform.Platforms) error {
+	if len(cfg.Platforms) == 0 {
 		return nil
 	}
-	return fmt.Errorf("config %s: the engine runs %s, which %s does not list; fix: pulumi config set %s %s,%s",
-		config.KeyPlatforms, cfg.Platform, config.KeyPlatforms, config.KeyPlatforms, strings.Join(cfg.Platforms, ","), cfg.Platform)
+	for _, p := range append([]string{found.Engine}, found.Nodes...) {
+		if !slices.Contains(cfg.Platforms, p) {
+			return fmt.Errorf("config %s: the engine or a swarm node runs %s, which %s does not list; fix: pulumi config set %s %s,%s",
+				config.KeyPlatforms, p, config.KeyPlatforms, config.KeyPlatforms, strings.Join(cfg.Platforms, ","), p)
+		}
+	}
+	return nil
 }

@@ -47,9 +47,9 @@ type Args struct {
 	// PushCheck asks the registry whether Config's credentials may push to its repository
 	// (pushcheck.Check); New calls it on `up` when pushing, before it registers anything.
 	PushCheck func(ctx context.Context, cfg config.Config) error
-	// EnginePlatform asks the engine Config deploys to for its platform
+	// EnginePlatform asks the engine Config deploys to for its platforms
 	// (engineplatform.Of); New calls it when Config's platform is empty.
-	EnginePlatform func(ctx context.Context, cfg config.Config) (string, error)
+	EnginePlatform func(ctx context.Context, cfg config.Config) (engineplatform.Platforms, error)
 }
 
 // Site builds, pushes, runs and proves the site. Its children are fields, nil when the
@@ -151,18 +151,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 }
 
 // enginePlatform is args.Config with an empty platform set to the engine's, asked through
-// args.EnginePlatform. A preview never fails for an engine out of reach: it goes on with
-// the provider's default, and says so.
+// args.EnginePlatform; in a swarm whose nodes run several platforms, with platforms set to
+// them all when it is empty. A preview never fails for an engine out of reach: it goes on
+// with the provider's default, and says so.
 func enginePlatform(ctx *pulumi.Context, args Args) (config.Config, error) {
 	cfg := args.Config
 	if cfg.Platform != "" {
 		return cfg, nil
 	}
-	platform, err := args.EnginePlatform(ctx.Context(), cfg)
+	found, err := args.EnginePlatform(ctx.Context(), cfg)
 	var unreachable *engineplatform.UnreachableError
 	switch {
 	case err == nil:
-		cfg.Platform = platform
+		cfg.Platform = found.Engine
 	case ctx.DryRun() && errors.As(err, &unreachable):
 		_ = ctx.Log.Warn(fmt.Sprintf("%v: the preview shows a build for the provider's default platform, `up` builds for the engine's", err), nil)
 		if len(cfg.Platforms) > 0 {
@@ -172,7 +173,10 @@ func enginePlatform(ctx *pulumi.Context, args Args) (config.Config, error) {
 	default:
 		return cfg, err
 	}
-	return cfg, enginePlatformListed(cfg)
+	if len(cfg.Platforms) == 0 && len(found.Nodes) > 1 {
+		cfg.Platforms = found.Nodes
+	}
+	return cfg, platformsListed(cfg, found)
 }
 
 // build registers the image of args.AppDir for the engine's platform, built and kept on

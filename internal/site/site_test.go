@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engineplatform"
 	"github.com/example/custom-nginx/internal/hardened"
 	"github.com/example/custom-nginx/internal/site"
 	"github.com/example/custom-nginx/internal/smoke"
@@ -57,8 +58,10 @@ const enginePlatform = "linux/s390x"
 // and an engine on enginePlatform.
 func outside() site.Args {
 	return site.Args{
-		PushCheck:      func(context.Context, config.Config) error { return nil },
-		EnginePlatform: func(context.Context, config.Config) (string, error) { return enginePlatform, nil },
+		PushCheck: func(context.Context, config.Config) error { return nil },
+		EnginePlatform: func(context.Context, config.Config) (engineplatform.Platforms, error) {
+			return engineplatform.Platforms{Engine: enginePlatform}, nil
+		},
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/example/custom-nginx/internal/imageindex"
 )
 
 // What the mock providers answer: the Image's repoDigest (the local image ID with
@@ -16,6 +18,8 @@ const (
 	MockImageID = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	MockDigest  = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 	MockStdout  = "custom page served"
+	// MockIndexDigest is what the image-index check mode prints under mocks.
+	MockIndexDigest = "sha256:1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea1dea"
 )
 
 // Registered is one resource the program registered, as the mock monitor saw it.
@@ -57,6 +61,9 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		state["sha256Digest"] = resource.NewProperty(MockDigest)
 	case TypeCommand:
 		state["stdout"] = resource.NewProperty(MockStdout)
+		if argv := args.Inputs["interpreter"]; argv.IsArray() && len(argv.ArrayValue()) > 1 && argv.ArrayValue()[1].StringValue() == imageindex.Command {
+			state["stdout"] = resource.NewProperty(MockIndexDigest) // what the index mode prints
+		}
 	}
 	return MockID(args.TypeToken, args.Name), state, nil
 }
