@@ -17,8 +17,9 @@ import (
 // TestAcceptanceSwarmDockerHub runs the stack in swarm mode with the project's defaults,
 // as a Docker Hub user would, on a two-node swarm whose nodes reach the tests' Docker Hub
 // under Hub's names and trust its CA: the manager builds from the base it pulls from the
-// Hub and pushes, and each node pulls the pushed digest with the service's credentials
-// for docker.io. The CLI, the plugins and the program run inside the Hub's namespaces,
+// Hub and pushes, for amd64 and arm64 under one tag (platforms), and each node pulls the
+// index's digest, and its own platform's image, with the service's credentials for
+// docker.io. The CLI, the plugins and the program run inside the Hub's namespaces,
 // which are on the swarm's bridge.
 func TestAcceptanceSwarmDockerHub(t *testing.T) {
 	l := newSwarmHubLife(t)
@@ -42,7 +43,7 @@ type swarmHubLife struct {
 func newSwarmHubLife(t *testing.T) *swarmHubLife {
 	requireToolchain(t)
 	hub := &hubLife{ctx: t.Context(), accounts: hubAccounts(t)}
-	hub.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: hub.accounts, AppDir: appDir})
+	hub.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: hub.accounts, AppDir: appDir, Arm64: true})
 	sw := &swarmLife{ctx: hub.ctx, sw: testsupport.StartSwarm(t, testsupport.SwarmOptions{Hub: hub.hub})}
 	cli, err := hub.hub.PulumiCommand()
 	if err != nil {
@@ -59,6 +60,8 @@ func newSwarmHubLife(t *testing.T) *swarmHubLife {
 		"mode":             {Value: "swarm"},
 		"publishMode":      {Value: "host"}, // as TestAcceptanceSwarm: no IPVS here
 		"siteHost":         {Value: sw.sw.Manager.Addr},
+		// The arm64 image is built, not run: no emulation needed.
+		"platforms": {Value: "linux/amd64,linux/arm64"},
 	}, sw.sw.Manager.Engine, auto.Pulumi(cli))
 	sw.ws, sw.appFolder, sw.stack = hub.ws, hub.appFolder, hub.stack
 	for _, n := range sw.sw.Nodes {
@@ -68,7 +71,8 @@ func newSwarmHubLife(t *testing.T) *swarmHubLife {
 	return &swarmHubLife{hub: hub, swarm: sw}
 }
 
-// hubRef is the reference a node pulls for what the Hub holds under the user's tag v1.
+// hubRef is the reference a node pulls for what the Hub holds under the user's tag v1: the
+// index.
 func (l *swarmHubLife) hubRef(t *testing.T) string {
 	return "docker.io/" + hubUser + "/custom-nginx@" + l.hub.pushedDigest(t)
 }
@@ -105,7 +109,7 @@ func (l *swarmHubLife) pullGrants() int {
 func (l *swarmHubLife) firstUp(t *testing.T) {
 	grants := l.pullGrants()
 	r := l.hub.mustUp(t)
-	expectChanges(t, r, map[string]int{"create": 8}) // the stack, the component and its six children
+	expectChanges(t, r, map[string]int{"create": swarmResources})
 	l.swarm.serviceName = r.out("serviceName")
 	l.expectTasksFromHub(t, r, grants)
 }
@@ -138,9 +142,9 @@ func (l *swarmHubLife) rollingUpdate(t *testing.T) {
 	p := testsupport.StartProbe(l.swarm.nodeURLs, probeTimeout)
 	r := l.hub.mustUp(t)
 	seen := p.Stop()
-	// The image updated; the preflight, the push, the rollout gate and the smoke check
-	// replaced; the service updated.
-	expectChanges(t, r, map[string]int{"update": 2, "replace": 4, "same": 2})
+	// Both images and the service updated; the preflight, both pushes, the index, the
+	// rollout gate and the smoke check replaced.
+	expectChanges(t, r, map[string]int{"update": 3, "replace": 6, "same": 2})
 	expectNoFailedRequest(t, seen, "rolling update through the Hub")
 	if r.out("imageRef") == before {
 		t.Errorf("imageRef still %s after a page change", before)
@@ -153,5 +157,10 @@ func (l *swarmHubLife) rollingUpdate(t *testing.T) {
 // waits for the Automation API's events, and the CLI inside the Hub's namespace cannot
 // send them.
 func (l *swarmHubLife) noOpUp(t *testing.T) {
-	expectChanges(t, l.hub.mustUp(t), map[string]int{"same": 8})
+	expectChanges(t, l.hub.mustUp(t), map[string]int{"same": swarmResources})
 }
+
+// swarmResources is what the swarm stack with two platforms is made of: the stack, the
+// component, two images and their pushes, the index, the preflight, the service, the
+// rollout gate and the smoke check.
+const swarmResources = 11
