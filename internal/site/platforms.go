@@ -58,16 +58,16 @@ func (s *Site) publishIndex(c children, cfg config.Config, proven []pulumi.Resou
 		manifests = append(manifests, pulumi.Sprintf("%s=%s", v.Platform, push.Sha256Digest))
 		refs[v.Platform] = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, push.Sha256Digest)
 	}
-	x := imageindex.Index{Tag: cfg.RegistryServer + "/" + cfg.Repository + ":" + cfg.ImageTag, Username: cfg.RegistryUsername}
-	flags := manifests.ToStringArrayOutput().ApplyT(func(m []string) []string {
-		x.Manifests = m
+	tag := cfg.RegistryServer + "/" + cfg.Repository + ":" + cfg.ImageTag
+	argv := manifests.ToStringArrayOutput().ApplyT(func(m []string) []string {
+		x := imageindex.Index{Tag: tag, Username: cfg.RegistryUsername, Manifests: m}
 		return append([]string{c.program, imageindex.Command}, x.Flags()...)
 	}).(pulumi.StringArrayOutput)
 	var err error
 	s.Index, err = local.NewCommand(c.ctx, c.named("index"), &local.CommandArgs{
 		// The provider appends create, the index's tag, as the last argument.
-		Interpreter: flags,
-		Create:      pulumi.String(x.Tag),
+		Interpreter: argv,
+		Create:      pulumi.String(tag),
 		Environment: pulumi.StringMap{imageindex.PasswordEnv: secret(cfg.RegistryPassword)},
 		Triggers:    pulumi.Array{manifests}, // a new index for any new digest
 	}, c.parent, pulumi.DependsOn(pushed))
