@@ -30,6 +30,23 @@ func TestPreflightOnARealEngine(t *testing.T) {
 	}
 	check := preflight.Check{DockerHost: e.DaemonHost(), SHA256: page, HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Timeout: preflight.DefaultTimeout}
 
+	t.Run("a throwaway container a killed run left goes first", func(t *testing.T) {
+		owned := check
+		owned.Image, owned.Owner = goodID, "custom-nginx-e2e-"+randomHex(t, 4)
+		cfg, hostCfg := testsupport.HardenedContainer(goodID)
+		cfg.Labels = map[string]string{preflight.Label: owned.Owner}
+		left, err := e.ContainerCreate(context.Background(), cfg, hostCfg, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.RemoveContainer(left.ID) })
+		if msg, err := owned.Run(context.Background()); err != nil {
+			t.Fatalf("preflight with a leftover of its owner: %q, %v", msg, err)
+		}
+		if _, err := e.ContainerInspect(context.Background(), left.ID); err == nil {
+			t.Errorf("the leftover %.12s of %s is still there", left.ID, owned.Owner)
+		}
+	})
 	t.Run("a good build passes", func(t *testing.T) {
 		check.Image = goodID
 		msg, err := check.Run(context.Background())

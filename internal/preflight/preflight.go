@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -49,6 +50,10 @@ type Check struct {
 	HostIP     string // the address the throwaway container publishes on: the site's hostIp
 	SiteHost   string // where it is fetched, as the site's url is
 	Timeout    time.Duration
+	// Owner, the stack's running name, is the throwaway container's Label value. One its
+	// owner left (a preflight killed with SIGKILL, as the command provider kills it when the
+	// CLI dies) is removed first: the stack's lock lets one preflight run at a time.
+	Owner string
 }
 
 // Validate says what is wrong with c.
@@ -76,7 +81,7 @@ func (c Check) Args() []string { return append(c.Flags(), c.Image) }
 // Flags are Args without the image (the command provider appends it as create).
 func (c Check) Flags() []string {
 	return []string{"-docker-host=" + c.DockerHost, "-sha256=" + c.SHA256, "-host-ip=" + c.HostIP,
-		"-site-host=" + c.SiteHost, "-timeout=" + c.Timeout.String()}
+		"-site-host=" + c.SiteHost, "-timeout=" + c.Timeout.String(), "-owner=" + c.Owner}
 }
 
 // mode is the check mode's command line: flags, then the image.
@@ -93,6 +98,7 @@ var mode = checkmode.Mode[Check]{
 		fs.StringVar(&c.HostIP, "host-ip", "0.0.0.0", "the address the throwaway container publishes on")
 		fs.StringVar(&c.SiteHost, "site-host", "localhost", "the host the page is fetched from")
 		fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "bound of the whole check")
+		fs.StringVar(&c.Owner, "owner", "", "the stack's running name: its throwaway containers left by a killed run are removed first")
 		return fs, c, func(image string) { c.Image = image }
 	},
 }
@@ -116,6 +122,9 @@ func (c Check) Run(ctx context.Context) (msg string, err error) {
 		return "", c.failed(err)
 	}
 	defer engine.Close()
+	if err := c.removeLeftovers(ctx, engine); err != nil {
+		return "", c.failed(err)
+	}
 	id, err := c.startThrowaway(ctx, engine)
 	if id != "" {
 		defer func() {
@@ -143,7 +152,7 @@ func (c Check) failed(err error) error {
 // returned once it was created, so that it is removed.
 func (c Check) startThrowaway(ctx context.Context, engine *client.Client) (string, error) {
 	cfg, hostCfg := hardened.Runtime.Container(c.Image, nat.PortBinding{HostIP: c.HostIP})
-	cfg.Labels = map[string]string{Label: "true"}
+	cfg.Labels = map[string]string{Label: c.Owner}
 	// A crash must show as an exit with its log, not as a restart loop.
 	hostCfg.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	created, err := engine.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
@@ -251,6 +260,24 @@ func logTail(engine *client.Client, id string) string {
 
 // remove force-removes the throwaway container, with a context of its own: the check's
 // may be over.
+// removeLeftovers removes the throwaway containers of c's owner that an earlier, killed
+// preflight left.
+func (c Check) removeLeftovers(ctx context.Context, engine *client.Client) error {
+	if c.Owner == "" {
+		return nil
+	}
+	left, err := engine.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", Label+"="+c.Owner))})
+	if err != nil {
+		return err
+	}
+	for _, l := range left {
+		if err := remove(engine, l.ID); err != nil {
+			return fmt.Errorf("removing the throwaway container %.12s an earlier preflight left: %w", l.ID, err)
+		}
+	}
+	return nil
+}
+
 func remove(engine *client.Client, id string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

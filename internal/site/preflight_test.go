@@ -21,11 +21,11 @@ func TestPreflight(t *testing.T) {
 		check   preflight.Check
 	}{
 		{"container, pushed", pushConfig(t, nil), "site-nginx",
-			preflight.Check{SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "localhost"}},
+			preflight.Check{SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "localhost", Owner: runningName}},
 		{"container, local only, this host", testsupport.NewStackConfig(t, projectRoot, map[string]string{config.KeyPush: "false", config.KeyHostIP: "127.0.0.1"}).Load(t, ""), "site-nginx",
-			preflight.Check{SHA256: pageSHA256(t), HostIP: "127.0.0.1", SiteHost: "127.0.0.1"}},
+			preflight.Check{SHA256: pageSHA256(t), HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Owner: runningName}},
 		{"swarm, on the manager", testsupport.NewStackConfig(t, projectRoot, testsupport.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, "ssh://deploy@manager.example.com"), "site-service",
-			preflight.Check{DockerHost: "ssh://deploy@manager.example.com", SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "manager.example.com"}},
+			preflight.Check{DockerHost: "ssh://deploy@manager.example.com", SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "manager.example.com", Owner: runningName}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := deploy(t, tt.cfg)

@@ -126,7 +126,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := s.build(c, args); err != nil {
 		return nil, err
 	}
-	if err := s.preflight(c, args.Config, pageSHA256); err != nil {
+	if err := s.preflight(c, args, pageSHA256); err != nil {
 		return nil, err
 	}
 	pushed, err := s.push(c, args.Config)
@@ -223,9 +223,10 @@ func imageArgs(args Args, platform string) *docker.ImageArgs {
 // preflight registers the check that proves each new build in a throwaway container on
 // the same engine, before it is pushed or run: a broken build fails `up` with the site
 // untouched.
-func (s *Site) preflight(c children, cfg config.Config, pageSHA256 string) error {
+func (s *Site) preflight(c children, args Args, pageSHA256 string) error {
+	cfg := args.Config
 	check := preflight.Check{DockerHost: cfg.DockerHost, SHA256: pageSHA256, HostIP: cfg.HostIP,
-		SiteHost: cfg.SiteHost, Timeout: preflight.DefaultTimeout}
+		SiteHost: cfg.SiteHost, Timeout: preflight.DefaultTimeout, Owner: args.RunningName}
 	var err error
 	s.Preflight, err = local.NewCommand(c.ctx, c.named("preflight"), &local.CommandArgs{
 		// The provider appends create, the image ID, as the last argument.
