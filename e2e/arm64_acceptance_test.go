@@ -5,13 +5,11 @@ package e2e
 import (
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -34,36 +32,10 @@ func TestAcceptanceArm64(t *testing.T) {
 }
 
 // newEmulatedHubLife is a Hub stack whose base serves amd64 and arm64, on a machine that
-// runs arm64 binaries under emulation, with the credentials and key set to value.
+// runs arm64 binaries under emulation, with key set to value.
 func newEmulatedHubLife(t *testing.T, key, value string) *hubLife {
-	requireToolchain(t)
 	testsupport.EmulateArm64(t) // before the Hub: unregistered after its teardown
-	l := &hubLife{ctx: t.Context(), accounts: hubAccounts(t)}
-	l.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: l.accounts, AppDir: appDir, Arm64: true})
-	cli, err := l.hub.PulumiCommand()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.ws = newWorkspace(t, l.hub.Socket)
-	l.appFolder = filepath.Join(l.ws.Dir, "app")
-	l.stack = newStack(t, l.ws, "arm"+randomHex(t, 4), auto.ConfigMap{
-		"registryUsername": {Value: hubUser},
-		"registryPassword": {Value: l.password(), Secret: true},
-		key:                {Value: value},
-	}, l.hub.Engine, auto.Pulumi(cli))
-	site, err := l.hub.Forward("127.0.0.1:8080")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(site.Close)
-	l.url = "http://" + site.Addr + "/"
-	return l
-}
-
-// remote is go-containerregistry's way to the Hub as the user, through its namespace and trust.
-func (l *hubLife) remote() []remote.Option {
-	return []remote.Option{remote.WithContext(l.ctx), remote.WithTransport(l.hub.HTTPClient().Transport),
-		remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: hubUser, Password: l.password()}))}
+	return newHubLife(t, true, auto.ConfigMap{key: {Value: value}})
 }
 
 // baseIsAnIndex: the Hub's base lists exactly linux/amd64 and linux/arm64, read back from
@@ -166,24 +138,11 @@ func (l *hubLife) indexPublished(t *testing.T, r run, created int) string {
 	if !maps.Equal(listed, want) || len(listed) != 2 {
 		t.Errorf("the index %s lists %v, want platformImages %v", tag, listed, want)
 	}
-	desc, err := remote.Head(mustRef(t, tag), l.remote()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, wantRef := r.out("imageRef"), "docker.io/"+hubUser+"/custom-nginx@"+desc.Digest.String(); got != wantRef {
+	if got, wantRef := r.out("imageRef"), "docker.io/"+hubUser+"/custom-nginx@"+l.pushedDigest(t); got != wantRef {
 		t.Errorf("imageRef %s, want the index's %s", got, wantRef)
 	}
 	expectSite(t, l.url, l.appFolder, "from the engine's variant")
 	return r.out("imageRef")
-}
-
-func mustRef(t *testing.T, ref string) name.Reference {
-	t.Helper()
-	parsed, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parsed
 }
 
 // arm64VariantServes: the engine pulls the tag's arm64 variant, which runs hardened under

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +28,7 @@ import (
 // docker.io/library/nginx, repository <user>/custom-nginx. The CLI, the plugins, the
 // program and a dedicated engine all run inside the Hub's namespaces.
 func TestAcceptanceDockerHub(t *testing.T) {
-	l := newHubLife(t)
+	l := newHubLife(t, false, nil)
 	runLife(t, "the Docker Hub stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine) }, []lifeStep{
 		{"first up pulls the base from the Hub, pushes and serves", l.firstUp},
 		{"no-op up changes nothing", l.noOpUp},
@@ -57,21 +58,24 @@ type hubLife struct {
 	outputs   []string // everything the CLI printed, for the secrets check
 }
 
-func newHubLife(t *testing.T) *hubLife {
+// newHubLife starts the Hub (with arm64, its base serves arm64 too) and a stack on its
+// engine with the credentials and extra; every other key keeps Pulumi.yaml's default.
+func newHubLife(t *testing.T, arm64 bool, extra auto.ConfigMap) *hubLife {
 	requireToolchain(t)
 	l := &hubLife{ctx: context.Background(), accounts: hubAccounts(t)}
-	l.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: l.accounts, AppDir: appDir})
+	l.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: l.accounts, AppDir: appDir, Arm64: arm64})
 	cli, err := l.hub.PulumiCommand()
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.ws = newWorkspace(t, l.hub.Socket)
 	l.appFolder = filepath.Join(l.ws.Dir, "app")
-	// Only the credentials: every other key keeps Pulumi.yaml's default.
-	l.stack = newStack(t, l.ws, "hub"+randomHex(t, 4), auto.ConfigMap{
+	cfg := auto.ConfigMap{
 		"registryUsername": {Value: hubUser},
 		"registryPassword": {Value: l.password(), Secret: true},
-	}, l.hub.Engine, auto.Pulumi(cli))
+	}
+	maps.Copy(cfg, extra)
+	l.stack = newStack(t, l.ws, "hub"+randomHex(t, 4), cfg, l.hub.Engine, auto.Pulumi(cli))
 	site, err := l.hub.Forward("127.0.0.1:8080") // the default hostPort, inside
 	if err != nil {
 		t.Fatal(err)
@@ -161,12 +165,17 @@ func (l *hubLife) pushedDigest(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc, err := remote.Head(ref, remote.WithTransport(l.hub.HTTPClient().Transport),
-		remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: hubUser, Password: l.password()})))
+	desc, err := remote.Head(ref, l.remote()...)
 	if err != nil {
 		t.Fatalf("asking the Hub for %s: %v", ref, err)
 	}
 	return desc.Digest.String()
+}
+
+// remote is go-containerregistry's way to the Hub as the user, through its namespace and trust.
+func (l *hubLife) remote() []remote.Option {
+	return []remote.Option{remote.WithContext(l.ctx), remote.WithTransport(l.hub.HTTPClient().Transport),
+		remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: hubUser, Password: l.password()}))}
 }
 
 func (l *hubLife) noOpUp(t *testing.T) {
