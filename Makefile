@@ -41,7 +41,7 @@ up:
 destroy:
 	@scripts/stack.sh destroy
 
-## bench: print image size, start time, throughput and build figures; saved under bench/results/
+## bench: measure image size, start time, throughput, builds and pulumi runs; writes docs/benchmarks.md
 ## (flags through ARGS, e.g. make bench ARGS="-starts 5 -skip-cold-build")
 bench:
 	$(GO) run ./bench $(ARGS)

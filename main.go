@@ -1,61 +1,59 @@
-// The Pulumi program: read and validate config, create the site, export its outputs.
+// The Pulumi program: read and validate config, ask the engine what it runs, create the
+// site, export its outputs. Run again by the site's command resources, the binary is one of
+// its subcommands instead.
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/engineplatform"
-	"github.com/example/custom-nginx/internal/pushcheck"
+	"github.com/example/custom-nginx/internal/engine"
 	"github.com/example/custom-nginx/internal/site"
+	"github.com/example/custom-nginx/internal/subcommand"
 )
 
 func main() {
-	// The site's checks run this binary again, in a check mode.
-	if code, ok := site.CheckMode(os.Args[1:], os.Stdout, os.Stderr); ok {
+	if code, ok := subcommand.Run(os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
-	pulumi.Run(func(ctx *pulumi.Context) error {
-		cfg, s, err := newSite(ctx, pushcheck.Check, engineplatform.Of)
-		if err != nil {
-			return err
-		}
-		exportOutputs(ctx.Export, cfg, s)
-		return nil
-	})
+	pulumi.Run(func(ctx *pulumi.Context) error { return program(ctx, engine.PlatformsOf, ctx.Export) })
 }
 
-// newSite loads and validates the config, then creates the one component; pushCheck asks
-// the registry and enginePlatform the engine (the tests pass their own).
-func newSite(ctx *pulumi.Context, pushCheck func(context.Context, config.Config) error,
-	enginePlatform func(context.Context, config.Config) (engineplatform.Platforms, error)) (config.Config, *site.Site, error) {
+// program loads and validates the config, completes it with what the engine runs (asked
+// through platformsOf), creates the one component and declares the outputs through export;
+// the tests pass their own platformsOf and export.
+func program(ctx *pulumi.Context, platformsOf engine.PlatformQuery, export func(string, pulumi.Input)) error {
 	cfg, err := config.FromContext(ctx)
 	if err != nil {
-		return cfg, nil, err // before any resource is registered: nothing is created
+		return err // before any resource is registered: nothing is created
 	}
-	s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", RunningName: ctx.Project() + "-" + ctx.Stack(),
-		PushCheck: pushCheck, EnginePlatform: enginePlatform})
-	return cfg, s, err
+	// A preview without the engine goes on, with a warning.
+	if cfg, err = engine.Complete(ctx.Context(), cfg, platformsOf, ctx.DryRun(), func(msg string) { _ = ctx.Log.Warn(msg, nil) }); err != nil {
+		return err
+	}
+	s, err := site.New(ctx, "site", site.Args{Config: cfg, AppDir: "app", NamePrefix: ctx.Project() + "-" + ctx.Stack()})
+	if err == nil {
+		exportOutputs(export, cfg, s)
+	}
+	return err
 }
 
-// exportOutputs declares what `pulumi stack output` shows (export is ctx.Export; the tests
-// pass a recorder).
+// exportOutputs declares what `pulumi stack output` shows.
 func exportOutputs(export func(string, pulumi.Input), cfg config.Config, s *site.Site) {
 	export("url", s.URL)
 	export("imageId", s.ImageID)
 	export("imageRef", s.ImageRef)
 	export("smokeCheck", s.SmokeCheck.Stdout)
-	if s.Push != nil {
+	if cfg.Push {
 		export("repoUrl", s.RepoURL)
 	}
 	if s.Index != nil { // imageRef is the index; each platform's image beside it
 		export("platformImages", s.PlatformRefs)
 	}
-	if s.Container != nil {
-		export("containerName", s.Container.Name)
+	if s.Nginx != nil {
+		export("containerName", s.Nginx.Name)
 	}
 	if s.Service != nil {
 		export("serviceName", s.Service.Name)

@@ -13,9 +13,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/engineplatform"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/pulumimock"
 	"github.com/example/custom-nginx/internal/site"
-	"github.com/example/custom-nginx/internal/testsupport"
 )
 
 const (
@@ -24,14 +24,14 @@ const (
 	testPassword = "dckr_pat_unit-test-password"
 )
 
-// engine is where the docker provider deploys to: DOCKER_HOST in the program's
+// engineAt is where the docker provider deploys to: DOCKER_HOST in the program's
 // environment and docker:host in the stack's config, each "" when not set. The tests set
 // both, so a developer's own DOCKER_HOST never reaches them.
-type engine struct{ env, config string }
+type engineAt struct{ env, config string }
 
 // deployment is what one run of the program produced.
 type deployment struct {
-	rec     *testsupport.Recorder
+	rec     *pulumimock.Recorder
 	outputs map[string]awaited
 	err     error
 }
@@ -41,18 +41,31 @@ type awaited struct {
 	secret bool
 }
 
+// amd64Engine answers the platform query as an amd64 engine; the real answer is engine's
+// and e2e's to test.
+func amd64Engine(context.Context, config.Config) (config.EnginePlatforms, error) {
+	return config.EnginePlatforms{Engine: "linux/amd64"}, nil
+}
+
 // deploy runs the program under mocks on the local engine with the given project config;
 // secret lists the keys set with --secret.
 func deploy(t *testing.T, values map[string]string, secret ...string) deployment {
 	t.Helper()
-	return deployOn(t, engine{}, values, secret...)
+	return deployOn(t, engineAt{}, values, secret...)
 }
 
-// deployOn runs the program under mocks for the engine e. Config reaches the program the
-// way the CLI passes it: every key Pulumi.yaml declares, its default applied.
-func deployOn(t *testing.T, e engine, values map[string]string, secret ...string) deployment {
+// deployOn runs the program under mocks for the engine e, an amd64 one.
+func deployOn(t *testing.T, e engineAt, values map[string]string, secret ...string) deployment {
 	t.Helper()
-	stack := testsupport.NewStackConfig(t, ".", values, secret...)
+	return run(t, e, amd64Engine, values, secret)
+}
+
+// run runs the program under mocks for the engine e, which answers ask, with run's options
+// (asPreview for a preview). Config reaches the program the way the CLI passes it: every key
+// Pulumi.yaml declares, its default applied.
+func run(t *testing.T, e engineAt, ask engine.PlatformQuery, values map[string]string, secret []string, opts ...pulumi.RunOption) deployment {
+	t.Helper()
+	stack := pulumimock.NewStackConfig(t, ".", values, secret...)
 	cfg := map[string]string{}
 	for k, v := range stack.Values {
 		cfg[testProject+":"+k] = v
@@ -68,19 +81,12 @@ func deployOn(t *testing.T, e engine, values map[string]string, secret ...string
 	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", jsonString(secretKeys))
 	t.Setenv("DOCKER_HOST", e.env)
 
-	d := deployment{rec: &testsupport.Recorder{}, outputs: map[string]awaited{}}
+	d := deployment{rec: &pulumimock.Recorder{}, outputs: map[string]awaited{}}
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		// The registry's and the engine's answers are pushcheck's and engineplatform's to
-		// test: here every push would be allowed, on an amd64 engine.
-		cfg, s, err := newSite(ctx, func(context.Context, config.Config) error { return nil },
-			func(context.Context, config.Config) (engineplatform.Platforms, error) {
-				return engineplatform.Platforms{Engine: "linux/amd64"}, nil
-			})
-		if err != nil {
+		exports := map[string]pulumi.Input{}
+		if err := program(ctx, ask, func(name string, value pulumi.Input) { exports[name] = value }); err != nil {
 			return err
 		}
-		exports := map[string]pulumi.Input{}
-		exportOutputs(func(name string, value pulumi.Input) { exports[name] = value }, cfg, s)
 		for name, value := range exports {
 			res, err := internals.UnsafeAwaitOutput(context.Background(), pulumi.ToOutput(value))
 			if err != nil {
@@ -89,7 +95,7 @@ func deployOn(t *testing.T, e engine, values map[string]string, secret ...string
 			d.outputs[name] = awaited{value: res.Value, secret: res.Secret}
 		}
 		return nil
-	}, pulumi.WithMocks(testProject, testStack, d.rec))
+	}, append([]pulumi.RunOption{pulumi.WithMocks(testProject, testStack, d.rec)}, opts...)...)
 	return d
 }
 
@@ -119,45 +125,45 @@ func expectOutputs(t *testing.T, d deployment, want map[string]any) {
 func TestExports(t *testing.T) {
 	expectOutputs(t, deploy(t, pushConfig, config.KeyRegistryPassword), map[string]any{
 		"repoUrl":       "https://hub.docker.com/r/alice/custom-nginx",
-		"imageRef":      "docker.io/alice/custom-nginx@" + testsupport.MockDigest,
-		"imageId":       testsupport.MockImageID,
+		"imageRef":      "docker.io/alice/custom-nginx@" + pulumimock.MockDigest,
+		"imageId":       pulumimock.MockImageID,
 		"url":           "http://localhost:8080/",
 		"containerName": nginxName,
-		"smokeCheck":    testsupport.MockStdout,
+		"smokeCheck":    pulumimock.MockStdout,
 	})
 }
 
 // nginxName is the name of the nginx container the mocks run, in the port holder's network.
-var nginxName = site.NginxName("custom-nginx-dev", testsupport.MockImageID, testsupport.MockID(testsupport.TypeContainer, "site-container"))
+var nginxName = site.NginxName("custom-nginx-dev", pulumimock.MockImageID, pulumimock.MockID(pulumimock.TypeContainer, "site-port-holder"))
 
 func TestExportsWithoutPush(t *testing.T) {
 	expectOutputs(t, deploy(t, map[string]string{config.KeyPush: "false", config.KeyHostPort: "9090"}), map[string]any{
-		"imageRef":      testsupport.MockImageID, // no repoUrl: nothing was pushed
-		"imageId":       testsupport.MockImageID,
+		"imageRef":      pulumimock.MockImageID, // no repoUrl: nothing was pushed
+		"imageId":       pulumimock.MockImageID,
 		"url":           "http://localhost:9090/",
 		"containerName": nginxName,
-		"smokeCheck":    testsupport.MockStdout,
+		"smokeCheck":    pulumimock.MockStdout,
 	})
 }
 
 func TestExportsInSwarmMode(t *testing.T) {
-	swarm := testsupport.With(pushConfig, map[string]string{config.KeyMode: config.ModeSwarm, config.KeySiteHost: "manager.example.com"})
+	swarm := pulumimock.With(pushConfig, map[string]string{config.KeyMode: config.ModeSwarm, config.KeySiteHost: "manager.example.com"})
 	for name, tt := range map[string]struct {
 		values   map[string]string
 		replicas any // nil: a global service, which exports none
 	}{
 		"replicated":                   {swarm, 2},
-		"host publishing, three tasks": {testsupport.With(swarm, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), 3},
-		"global":                       {testsupport.With(swarm, map[string]string{config.KeyServiceMode: config.ServiceGlobal}), nil},
+		"host publishing, three tasks": {pulumimock.With(swarm, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), 3},
+		"global":                       {pulumimock.With(swarm, map[string]string{config.KeyServiceMode: config.ServiceGlobal}), nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := map[string]any{
 				"repoUrl":     "https://hub.docker.com/r/alice/custom-nginx",
-				"imageRef":    "docker.io/alice/custom-nginx@" + testsupport.MockDigest,
-				"imageId":     testsupport.MockImageID,
+				"imageRef":    "docker.io/alice/custom-nginx@" + pulumimock.MockDigest,
+				"imageId":     pulumimock.MockImageID,
 				"url":         "http://manager.example.com:8080/",
 				"serviceName": "custom-nginx-dev", // and no containerName
-				"smokeCheck":  testsupport.MockStdout,
+				"smokeCheck":  pulumimock.MockStdout,
 			}
 			if tt.replicas != nil {
 				want["replicas"] = tt.replicas
@@ -172,12 +178,12 @@ func TestExportsInSwarmMode(t *testing.T) {
 func TestEngineAddress(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		engine  engine
+		engine  engineAt
 		wantURL string
 	}{
-		{"DOCKER_HOST, a remote engine", engine{env: "tcp://10.1.2.3:2375"}, "http://10.1.2.3:8080/"},
-		{"DOCKER_HOST, a local socket", engine{env: "unix:///var/run/docker.sock"}, "http://localhost:8080/"},
-		{"docker:host over DOCKER_HOST", engine{env: "tcp://10.1.2.3:2375", config: "ssh://deploy@[2001:db8::7]"}, "http://[2001:db8::7]:8080/"},
+		{"DOCKER_HOST, a remote engine", engineAt{env: "tcp://10.1.2.3:2375"}, "http://10.1.2.3:8080/"},
+		{"DOCKER_HOST, a local socket", engineAt{env: "unix:///var/run/docker.sock"}, "http://localhost:8080/"},
+		{"docker:host over DOCKER_HOST", engineAt{env: "tcp://10.1.2.3:2375", config: "ssh://deploy@[2001:db8::7]"}, "http://[2001:db8::7]:8080/"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := deployOn(t, tt.engine, map[string]string{config.KeyPush: "false"})
@@ -193,7 +199,7 @@ func TestEngineAddress(t *testing.T) {
 
 func TestPasswordAppearsInNoOutput(t *testing.T) {
 	for _, mode := range []string{config.ModeContainer, config.ModeSwarm} {
-		d := deploy(t, testsupport.With(pushConfig, map[string]string{config.KeyMode: mode}), config.KeyRegistryPassword)
+		d := deploy(t, pulumimock.With(pushConfig, map[string]string{config.KeyMode: mode}), config.KeyRegistryPassword)
 		if d.err != nil {
 			t.Fatal(d.err)
 		}

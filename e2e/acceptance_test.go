@@ -31,7 +31,8 @@ import (
 	"golang.org/x/mod/modfile"
 	"gopkg.in/yaml.v3"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/pulumimock"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // providerModules are the provider SDKs whose plugins `pulumi up` loads, at the versions
@@ -49,11 +50,11 @@ func requireToolchain(t *testing.T) {
 	const fix = `install the Pulumi CLI (https://www.pulumi.com/docs/install/; plugins download by themselves), or offline: eval "$(bash ../shared/pulumi/install)"`
 	cli, err := exec.LookPath("pulumi")
 	if err != nil {
-		testsupport.Unavailable(t, "no Pulumi CLI on PATH (a real `pulumi up` needs it, the Go language host and the docker and command plugins)", fix)
+		testbed.Unavailable(t, "no Pulumi CLI on PATH (a real `pulumi up` needs it, the Go language host and the docker and command plugins)", fix)
 	}
 	if _, err := exec.LookPath("pulumi-language-go"); err != nil {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(cli), "pulumi-language-go")); err != nil {
-			testsupport.Unavailable(t, "no Go language host (pulumi-language-go next to pulumi or on PATH)", fix)
+			testbed.Unavailable(t, "no Go language host (pulumi-language-go next to pulumi or on PATH)", fix)
 		}
 	}
 	goMod, err := os.ReadFile("../go.mod")
@@ -81,7 +82,7 @@ func requireToolchain(t *testing.T) {
 		if !slices.ContainsFunc(installed, func(p struct{ Name, Kind, Version string }) bool {
 			return p.Kind == "resource" && p.Name == name && p.Version == version
 		}) {
-			testsupport.Unavailable(t, fmt.Sprintf("no %s provider plugin v%s (pulumi plugin install resource %s %s)", name, version, name, version), fix)
+			testbed.Unavailable(t, fmt.Sprintf("no %s provider plugin v%s (pulumi plugin install resource %s %s)", name, version, name, version), fix)
 		}
 	}
 }
@@ -89,9 +90,15 @@ func requireToolchain(t *testing.T) {
 // newWorkspace is a project copy with a file backend of its own, as a user without a
 // Pulumi account has it, whose stacks run the docker provider against dockerHost ("" for
 // the local engine, whatever the developer's DOCKER_HOST says).
-func newWorkspace(t *testing.T, dockerHost string) *testsupport.Workspace {
+func newWorkspace(t *testing.T, dockerHost string) *testbed.Workspace {
 	t.Helper()
-	w, err := testsupport.NewWorkspace("..", t.TempDir(), "acceptance-"+randomHex(t, 8), dockerHost)
+	return newWorkspaceOf(t, "..", dockerHost)
+}
+
+// newWorkspaceOf is newWorkspace of the project at root.
+func newWorkspaceOf(t *testing.T, root, dockerHost string) *testbed.Workspace {
+	t.Helper()
+	w, err := testbed.NewWorkspace(root, t.TempDir(), "acceptance-"+randomHex(t, 8), dockerHost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,7 @@ func newWorkspace(t *testing.T, dockerHost string) *testsupport.Workspace {
 
 // newStack creates a stack of w with cfg and, when the test ends, destroys it, removes it
 // and removes the images its ups built on engine (nil: it builds nothing).
-func newStack(t *testing.T, w *testsupport.Workspace, name string, cfg auto.ConfigMap, engine *testsupport.Engine, opts ...auto.LocalWorkspaceOption) *testsupport.Stack {
+func newStack(t *testing.T, w *testbed.Workspace, name string, cfg auto.ConfigMap, engine *testbed.Engine, opts ...auto.LocalWorkspaceOption) *testbed.Stack {
 	t.Helper()
 	ctx := context.Background()
 	s, err := w.NewStack(ctx, name, cfg, engine, opts...)
@@ -116,7 +123,7 @@ func newStack(t *testing.T, w *testsupport.Workspace, name string, cfg auto.Conf
 }
 
 // changePage adds a line to the workspace's custom page and returns the page before and after.
-func changePage(t *testing.T, w *testsupport.Workspace, line string) (before, after []byte) {
+func changePage(t *testing.T, w *testbed.Workspace, line string) (before, after []byte) {
 	t.Helper()
 	before, err := os.ReadFile(w.Page())
 	if err != nil {
@@ -130,7 +137,7 @@ func changePage(t *testing.T, w *testsupport.Workspace, line string) (before, af
 }
 
 // stateResources is what the file backend stores for the stack, secrets encrypted.
-func stateResources(t *testing.T, s *testsupport.Stack) []apitype.ResourceV3 {
+func stateResources(t *testing.T, s *testbed.Stack) []apitype.ResourceV3 {
 	t.Helper()
 	resources, err := s.StackResources()
 	if err != nil {
@@ -159,7 +166,7 @@ func (r run) allOutput() string {
 }
 
 // up is one `pulumi up` of s, its output in the test log.
-func up(t *testing.T, s *testsupport.Stack, opts ...optup.Option) run {
+func up(t *testing.T, s *testbed.Stack, opts ...optup.Option) run {
 	t.Helper()
 	var output bytes.Buffer
 	w := io.MultiWriter(&output, testWriter{t})
@@ -172,7 +179,7 @@ func up(t *testing.T, s *testsupport.Stack, opts ...optup.Option) run {
 }
 
 // mustUp is an up that has to succeed.
-func mustUp(t *testing.T, s *testsupport.Stack, opts ...optup.Option) run {
+func mustUp(t *testing.T, s *testbed.Stack, opts ...optup.Option) run {
 	t.Helper()
 	r := up(t, s, opts...)
 	if r.err != nil {
@@ -219,7 +226,7 @@ func (o *stepsByType) stream() chan<- events.EngineEvent {
 				apitype.OpDiscardReplaced, apitype.OpRemovePendingReplace, apitype.OpRefresh:
 				continue
 			}
-			if md.Type == "pulumi:pulumi:Stack" || md.Type == testsupport.TypeSite || strings.HasPrefix(md.Type, "pulumi:providers:") {
+			if md.Type == "pulumi:pulumi:Stack" || md.Type == pulumimock.TypeSite || strings.HasPrefix(md.Type, "pulumi:providers:") {
 				continue
 			}
 			o.mu.Lock()
@@ -265,17 +272,17 @@ func expectPage(t *testing.T, url string, page []byte, what string) {
 	}
 }
 
-// expectSite fails unless url serves the site of appFolder (testsupport.CheckSite).
+// expectSite fails unless url serves the site of appFolder (testbed.CheckSite).
 func expectSite(t *testing.T, url, appFolder, when string) {
 	t.Helper()
-	if err := testsupport.CheckSite(url, appFolder); err != nil {
+	if err := testbed.CheckSite(url, appFolder); err != nil {
 		t.Fatalf("%s: %v", when, err)
 	}
 }
 
 // expectPushed fails unless the registry holds repository:tag and imageRef names that
 // digest; it returns the reference.
-func expectPushed(t *testing.T, reg *testsupport.Registry, repository, tag, imageRef string) string {
+func expectPushed(t *testing.T, reg *testbed.Registry, repository, tag, imageRef string) string {
 	t.Helper()
 	digest, err := reg.Digest(context.Background(), repository, tag)
 	if err != nil {
@@ -289,7 +296,7 @@ func expectPushed(t *testing.T, reg *testsupport.Registry, repository, tag, imag
 }
 
 // mustFail is an up that has to fail, because of what.
-func mustFail(t *testing.T, s *testsupport.Stack, what string) run {
+func mustFail(t *testing.T, s *testbed.Stack, what string) run {
 	t.Helper()
 	r := up(t, s)
 	if r.err == nil {
@@ -312,15 +319,15 @@ func localURL(port int) string { return fmt.Sprintf("http://localhost:%d/", port
 // acceptanceSetup gives an acceptance test what every `pulumi up` here needs: the toolchain
 // (or a skip naming what is missing), the engine, the base image to build on, and a
 // registry of its own with a random password.
-func acceptanceSetup(t *testing.T) (*testsupport.Engine, string, *testsupport.Registry) {
+func acceptanceSetup(t *testing.T) (*testbed.Engine, string, *testbed.Registry) {
 	t.Helper()
 	requireToolchain(t)
-	e := testsupport.RequireEngine(t)
-	base, err := testsupport.BaseImage(appDir)
+	e := testbed.RequireEngine(t)
+	base, err := testbed.BaseImage(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := testsupport.RequireRegistry(t, "acceptance", "acc-"+randomHex(t, 16))
+	reg := testbed.RequireRegistry(t, "acceptance", "acc-"+randomHex(t, 16))
 	return e, base, reg
 }
 
@@ -376,13 +383,13 @@ const acceptanceRepository = "acceptance/custom-nginx"
 // what the steps so far left behind (the port, URL and tag the site is at now).
 type stackLife struct {
 	ctx       context.Context
-	engine    *testsupport.Engine
-	reg       *testsupport.Registry
+	engine    *testbed.Engine
+	reg       *testbed.Registry
 	password  string // the registry's right password
-	ws        *testsupport.Workspace
+	ws        *testbed.Workspace
 	appFolder string // the workspace's app/, which the page checks compare against
 	config    auto.ConfigMap
-	stack     *testsupport.Stack
+	stack     *testbed.Stack
 	port      int    // hostPort now
 	url       string // where the site is served now
 	tag       string // imageTag now
@@ -390,7 +397,7 @@ type stackLife struct {
 
 func newStackLife(t *testing.T) *stackLife {
 	e, base, reg := acceptanceSetup(t)
-	port, err := testsupport.FreePort()
+	port, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +429,7 @@ func (l *stackLife) containerName(t *testing.T) string {
 
 // expectNoContainerOf fails unless the engine has no container of the stack named stack:
 // neither its port holder nor an nginx.
-func expectNoContainerOf(t *testing.T, e *testsupport.Engine, stack string) {
+func expectNoContainerOf(t *testing.T, e *testbed.Engine, stack string) {
 	t.Helper()
 	left, err := e.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", runningName(stack)))})
 	if err != nil {
@@ -459,12 +466,22 @@ func (l *stackLife) expectPushed(t *testing.T, r run) {
 	expectPushed(t, l.reg, acceptanceRepository, l.tag, r.out("imageRef"))
 }
 
+// registryRequests are the requests the stack's registry has answered so far.
+func (l *stackLife) registryRequests(t *testing.T) []string {
+	t.Helper()
+	requests, err := l.reg.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return requests
+}
+
 // moveTo records that the site is published on port now.
 func (l *stackLife) moveTo(port int) { l.port, l.url = port, localURL(port) }
 
 func (l *stackLife) firstUp(t *testing.T) {
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "create", testsupport.TypeRegistryImage: "create", testsupport.TypeContainer: "create,create", testsupport.TypeCommand: "create,create"}) // the port holder and nginx; the preflight and the smoke check
+	r.expectSteps(t, map[string]string{pulumimock.TypeImage: "create", pulumimock.TypeRegistryImage: "create", pulumimock.TypeContainer: "create,create", pulumimock.TypeCommand: "create,create,create"}) // the port holder and nginx; the push check, the preflight and the smoke check
 	if r.out("url") != l.url || r.out("repoUrl") != l.reg.Addr+"/"+acceptanceRepository || !regexp.MustCompile("^"+runningName(l.stack.Name)+"-[0-9a-f]{12}$").MatchString(r.out("containerName")) {
 		t.Errorf("outputs url %q repoUrl %q containerName %q", r.out("url"), r.out("repoUrl"), r.out("containerName"))
 	}
@@ -478,12 +495,21 @@ func (l *stackLife) firstUp(t *testing.T) {
 	}
 	l.expectSite(t, "after the first up")
 	// The page as a person sees it, from the container the stack runs.
-	testsupport.CheckInBrowser(t, l.url, l.appFolder, screenshotDir(t, "acceptance"))
+	testbed.CheckInBrowser(t, l.url, l.appFolder, screenshotDir(t, "acceptance"))
 }
 
+// noOpUp: an up with nothing changed changes nothing and sends the registry no request:
+// the push check runs only when a push will follow.
 func (l *stackLife) noOpUp(t *testing.T) {
 	t.Helper()
+	before := l.registryRequests(t)
+	if len(before) == 0 {
+		t.Fatal("the registry logged no request of the first up's push: its request log does not work")
+	}
 	r := mustUp(t, l.stack, optup.ExpectNoChanges())
+	if sent := l.registryRequests(t)[len(before):]; len(sent) > 0 {
+		t.Errorf("the no-op up sent the registry %d requests:\n%s", len(sent), strings.Join(sent, "\n"))
+	}
 	for op, n := range *r.up.Summary.ResourceChanges {
 		if op != "same" && n > 0 {
 			t.Errorf("no-op up: %d %s, want only same: %v", n, op, *r.up.Summary.ResourceChanges)
@@ -496,14 +522,14 @@ func (l *stackLife) noOpUp(t *testing.T) {
 // smoke check has seen the new page.
 func (l *stackLife) pageChange(t *testing.T) {
 	_, after := changePage(t, l.ws, "changed by the acceptance test")
-	p := testsupport.StartProbe([]string{l.url}, probeTimeout)
+	p := testbed.StartProbe([]string{l.url}, probeTimeout)
 	r := mustUp(t, l.stack)
 	seen := p.Stop()
 	r.expectSteps(t, map[string]string{
-		testsupport.TypeImage:         "update",          // one build
-		testsupport.TypeRegistryImage: "replace",         // one push
-		testsupport.TypeContainer:     "replace",         // nginx; the port holder stays
-		testsupport.TypeCommand:       "replace,replace", // the new build proven in a throwaway container, then the site
+		pulumimock.TypeImage:         "update",                  // one build
+		pulumimock.TypeRegistryImage: "replace",                 // one push
+		pulumimock.TypeContainer:     "replace",                 // nginx; the port holder stays
+		pulumimock.TypeCommand:       "replace,replace,replace", // the push check, the new build proven in a throwaway container, then the site
 	})
 	expectNoFailedRequest(t, seen, "page change")
 	if seen.Requests < 10 {
@@ -515,7 +541,7 @@ func (l *stackLife) pageChange(t *testing.T) {
 func (l *stackLife) passwordStoredEncrypted(t *testing.T) {
 	// What the backend writes: secrets as ciphertext (stack.Export would decrypt them).
 	resources := stateResources(t, l.stack)
-	i := slices.IndexFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == testsupport.TypeRegistryImage })
+	i := slices.IndexFunc(resources, func(r apitype.ResourceV3) bool { return string(r.Type) == pulumimock.TypeRegistryImage })
 	if i < 0 {
 		t.Fatal("no RegistryImage in the backend's state")
 	}
@@ -571,13 +597,13 @@ func (l *stackLife) expectPasswordConfigEncrypted(t *testing.T, stackFileName st
 
 func (l *stackLife) hostPortChanged(t *testing.T) {
 	oldPort := l.port
-	newPort, err := testsupport.FreePort()
+	newPort, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.setConfig(t, "hostPort", auto.ConfigValue{Value: fmt.Sprint(newPort)})
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace,replace", testsupport.TypeCommand: "replace"}) // the port holder, then nginx in its new network
+	r.expectSteps(t, map[string]string{pulumimock.TypeContainer: "replace,replace", pulumimock.TypeCommand: "replace"}) // the port holder, then nginx in its new network
 	l.moveTo(newPort)
 	if r.out("url") != l.url {
 		t.Errorf("url output %q, want %q", r.out("url"), l.url)
@@ -596,8 +622,8 @@ func (l *stackLife) imageTagChanged(t *testing.T) {
 	l.tag = "v2"
 	l.setConfig(t, "imageTag", auto.ConfigValue{Value: l.tag})
 	r := mustUp(t, l.stack)
-	// Same build, so the same container keeps running.
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace"})
+	// Same build, so the same container keeps running; the new tag is asked for first.
+	r.expectSteps(t, map[string]string{pulumimock.TypeImage: "update", pulumimock.TypeRegistryImage: "replace", pulumimock.TypeCommand: "update"})
 	l.expectPushed(t, r)
 	if _, err := l.reg.Digest(l.ctx, acceptanceRepository, oldTag); err != nil {
 		t.Errorf("the old tag %s is gone from the registry: %v", oldTag, err)
@@ -608,8 +634,8 @@ func (l *stackLife) imageTagChanged(t *testing.T) {
 func (l *stackLife) pushOffAndOn(t *testing.T) {
 	l.setConfig(t, "push", auto.ConfigValue{Value: "false"})
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "delete"})
-	if testsupport.HasType(stateResources(t, l.stack), testsupport.TypeRegistryImage) {
+	r.expectSteps(t, map[string]string{pulumimock.TypeImage: "update", pulumimock.TypeRegistryImage: "delete", pulumimock.TypeCommand: "delete"}) // and the push check
+	if testbed.HasType(stateResources(t, l.stack), pulumimock.TypeRegistryImage) {
 		t.Error("push false still has a RegistryImage")
 	}
 	if _, ok := r.up.Outputs["repoUrl"]; ok {
@@ -619,7 +645,7 @@ func (l *stackLife) pushOffAndOn(t *testing.T) {
 
 	l.setConfig(t, "push", auto.ConfigValue{Value: "true"})
 	r = mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "create"})
+	r.expectSteps(t, map[string]string{pulumimock.TypeImage: "update", pulumimock.TypeRegistryImage: "create", pulumimock.TypeCommand: "create"}) // and the push check
 	l.expectPushed(t, r)
 	l.expectSite(t, "with push true again")
 }
@@ -639,8 +665,8 @@ func (l *stackLife) failedPageChange(t *testing.T, line, why string) (r run, bef
 // proves, pushes and rolls it out.
 func (l *stackLife) pushAndRoll(t *testing.T, when string) {
 	t.Helper()
-	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace",
-		testsupport.TypeContainer: "replace", testsupport.TypeCommand: "replace,replace"})
+	mustUp(t, l.stack).expectSteps(t, map[string]string{pulumimock.TypeImage: "update", pulumimock.TypeRegistryImage: "replace",
+		pulumimock.TypeContainer: "replace", pulumimock.TypeCommand: "replace,replace,replace"})
 	l.expectSite(t, when)
 }
 
@@ -680,7 +706,7 @@ func (l *stackLife) registryDown(t *testing.T) {
 
 func (l *stackLife) containerRemoved(t *testing.T) {
 	l.engine.RemoveContainer(l.containerName(t))
-	mustUp(t, l.stack, optup.Refresh()).expectSteps(t, map[string]string{testsupport.TypeContainer: "create", testsupport.TypeCommand: "replace"})
+	mustUp(t, l.stack, optup.Refresh()).expectSteps(t, map[string]string{pulumimock.TypeContainer: "create", pulumimock.TypeCommand: "replace"})
 	l.expectSite(t, "after up --refresh")
 }
 
@@ -711,7 +737,7 @@ func (l *stackLife) nginxCrashRestarts(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := testsupport.WaitServed(l.url, 30*time.Second); err != nil {
+	if _, err := testbed.WaitServed(l.url, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("nginx killed: the page was served again %s later", time.Since(killed).Round(time.Millisecond))
@@ -719,7 +745,7 @@ func (l *stackLife) nginxCrashRestarts(t *testing.T) {
 }
 
 func (l *stackLife) hostPortTaken(t *testing.T) {
-	busyPort, err := testsupport.FreePort()
+	busyPort, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -738,7 +764,7 @@ func (l *stackLife) hostPortTaken(t *testing.T) {
 		t.Logf("while the new port is taken the site is down (the old container is gone): %v", err)
 	}
 	squatter.Close()
-	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeContainer: "replace,replace", testsupport.TypeCommand: "replace"})
+	mustUp(t, l.stack).expectSteps(t, map[string]string{pulumimock.TypeContainer: "replace,replace", pulumimock.TypeCommand: "replace"})
 	l.moveTo(busyPort)
 	l.expectSite(t, "once the port was free")
 }
@@ -775,7 +801,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forward, err := testsupport.Forward("127.0.0.2:0", engine.Scheme, engine.Host+engine.Path)
+	forward, err := testbed.Forward("127.0.0.2:0", engine.Scheme, engine.Host+engine.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -788,7 +814,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 
 	remoteURL := fmt.Sprintf("http://%s:%d/", remoteHost, l.port)
 	r := mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeCommand: "update,update"}) // the same container; the preflight and the smoke check at the engine's address
+	r.expectSteps(t, map[string]string{pulumimock.TypeCommand: "update,update"}) // the same container; the preflight and the smoke check at the engine's address
 	if r.out("url") != remoteURL || !strings.Contains(r.out("smokeCheck"), remoteURL) {
 		t.Errorf("url %q and smoke check %q, want both at the engine's host %s", r.out("url"), r.out("smokeCheck"), remoteURL)
 	}
@@ -797,7 +823,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 	// hostIp: the port on that one address only.
 	l.setConfig(t, "hostIp", auto.ConfigValue{Value: remoteHost})
 	r = mustUp(t, l.stack)
-	r.expectSteps(t, map[string]string{testsupport.TypeContainer: "replace,replace", testsupport.TypeCommand: "update,replace"}) // the preflight publishes on hostIp too
+	r.expectSteps(t, map[string]string{pulumimock.TypeContainer: "replace,replace", pulumimock.TypeCommand: "update,replace"}) // the preflight publishes on hostIp too
 	expectSite(t, remoteURL, l.appFolder, "with hostIp "+remoteHost)
 	if _, err := servedPage(fmt.Sprintf("http://127.0.0.1:%d/", l.port)); err == nil {
 		t.Errorf("hostIp %s, yet the page is served on 127.0.0.1 too", remoteHost)
@@ -810,7 +836,7 @@ func (l *stackLife) remoteEngine(t *testing.T) {
 }
 
 func (l *stackLife) twoStacks(t *testing.T) {
-	otherPort, err := testsupport.FreePort()
+	otherPort, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -884,7 +910,7 @@ func TestAcceptanceBadConfig(t *testing.T) {
 					t.Errorf("the CLI does not show %q on a bulleted line of its own with its fix:\n%s", problem, text)
 				}
 			}
-			if testsupport.HasType(stateResources(t, stack), testsupport.TypeImage) {
+			if testbed.HasType(stateResources(t, stack), pulumimock.TypeImage) {
 				t.Fatal("bad config created docker resources")
 			}
 		})

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // TestAcceptanceArm64 runs the stack with platform linux/arm64 on the tests' Docker Hub,
@@ -34,7 +34,7 @@ func TestAcceptanceArm64(t *testing.T) {
 // newEmulatedHubLife is a Hub stack whose base serves amd64 and arm64, on a machine that
 // runs arm64 binaries under emulation, with key set to value.
 func newEmulatedHubLife(t *testing.T, key, value string) *hubLife {
-	testsupport.EmulateArm64(t) // before the Hub: unregistered after its teardown
+	testbed.EmulateArm64(t) // before the Hub: unregistered after its teardown
 	return newHubLife(t, true, auto.ConfigMap{key: {Value: value}})
 }
 
@@ -72,7 +72,7 @@ func (l *hubLife) indexOf(t *testing.T, ref string) map[string]string {
 // the page byte for byte and says aarch64.
 func (l *hubLife) arm64FirstUp(t *testing.T) {
 	r := l.mustUp(t)
-	expectChanges(t, r, map[string]int{"create": 8}) // the stack, the component and its six children
+	expectChanges(t, r, map[string]int{"create": 9}) // the stack, the component and its seven children
 	ref, err := name.ParseReference("docker.io/" + hubUser + "/custom-nginx:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestAcceptanceMultiPlatform(t *testing.T) {
 	l := newEmulatedHubLife(t, "platforms", "linux/amd64,linux/arm64")
 	var first string // imageRef of the first up
 	runLife(t, "the multi-platform stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine) }, []lifeStep{
-		{"first up publishes an index of both platforms", func(t *testing.T) { first = l.indexPublished(t, l.mustUp(t), 11) }},
+		{"first up publishes an index of both platforms", func(t *testing.T) { first = l.indexPublished(t, l.mustUp(t), 12) }},
 		{"the arm64 variant pulled by the tag serves under emulation", l.arm64VariantServes},
 		{"no-op up changes nothing", func(t *testing.T) { expectChanges(t, l.mustUp(t), map[string]int{"same": 11}) }},
 		{"a page change publishes a new index, the old one untouched", func(t *testing.T) {
@@ -127,7 +127,7 @@ func TestAcceptanceMultiPlatform(t *testing.T) {
 func (l *hubLife) indexPublished(t *testing.T, r run, created int) string {
 	t.Helper()
 	if created > 0 {
-		expectChanges(t, r, map[string]int{"create": created}) // the stack, the component, two images and pushes, the index, the preflight, the holder, nginx, the smoke check
+		expectChanges(t, r, map[string]int{"create": created}) // the stack, the component, the push check, two images and pushes, the index, the preflight, the holder, nginx, the smoke check
 	}
 	tag := "docker.io/" + hubUser + "/custom-nginx:v1"
 	listed := l.indexOf(t, tag)
@@ -159,7 +159,7 @@ func (l *hubLife) arm64VariantServes(t *testing.T) {
 	}
 	defer site.Close()
 	url := "http://" + site.Addr + "/"
-	if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+	if _, err := testbed.WaitServed(url, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	expectSite(t, url, l.appFolder, "from the arm64 variant")

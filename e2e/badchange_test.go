@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/pulumimock"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // badChangesKeepTheSiteUp: each change to app/nginx.conf that would break the site fails
@@ -22,8 +23,9 @@ func (l *stackLife) badChangesKeepTheSiteUp(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) { l.badChange(t, c.from, c.to, c.says) })
 	}
-	// Back to the good config: the build the site runs, so only the Image's state moves.
-	mustUp(t, l.stack).expectSteps(t, map[string]string{testsupport.TypeImage: "update"})
+	// Back to the good config: the build the site runs, so only the Image's state moves, once
+	// the push check has seen app/ as it is again.
+	mustUp(t, l.stack).expectSteps(t, map[string]string{pulumimock.TypeImage: "update", pulumimock.TypeCommand: "replace"})
 	l.noOpUp(t)
 }
 
@@ -32,14 +34,14 @@ func (l *stackLife) badChangesKeepTheSiteUp(t *testing.T) {
 func (l *stackLife) badChange(t *testing.T, from, to, says string) {
 	defer editConf(t, l.appFolder, from, to)()
 
-	p := testsupport.StartProbe([]string{l.url}, probeTimeout)
+	p := testbed.StartProbe([]string{l.url}, probeTimeout)
 	r := mustFail(t, l.stack, "with "+to)
 	time.Sleep(time.Second) // and after it
 	expectNoFailedRequest(t, p.Stop(), "failed up")
 	if !strings.Contains(r.allOutput(), says) {
 		t.Errorf("the failed up does not say %q:\n%s", says, r.allOutput())
 	}
-	if ops := r.steps.all()[testsupport.TypeContainer]; ops != "" {
+	if ops := r.steps.all()[pulumimock.TypeContainer]; ops != "" {
 		t.Errorf("the failed up touched the container: %s", ops)
 	}
 	l.expectSite(t, "after the failed up")
@@ -49,7 +51,7 @@ func (l *stackLife) badChange(t *testing.T, from, to, says string) {
 const probeTimeout = 3 * time.Second
 
 // expectNoFailedRequest fails if a request the probe made failed, its retry too, during what.
-func expectNoFailedRequest(t *testing.T, seen testsupport.ProbeResult, what string) {
+func expectNoFailedRequest(t *testing.T, seen testbed.ProbeResult, what string) {
 	t.Helper()
 	t.Logf("probe during the %s: %d requests, %d retried, %d failed", what, seen.Requests, seen.Retried, seen.Failed)
 	if seen.Failed > 0 {

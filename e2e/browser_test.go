@@ -6,23 +6,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // TestPageInBrowser renders the page the hardened container serves in headless Chromium:
 // styled, without console errors or CSP violations, no sideways scroll on a phone.
 func TestPageInBrowser(t *testing.T) {
 	// Checked before the engine work, so a machine without a browser skips at once.
-	if _, err := testsupport.FindBrowser(); err != nil {
-		testsupport.Unavailable(t, err.Error(), "apt-get install -y chromium")
+	if _, err := testbed.FindBrowser(); err != nil {
+		testbed.Unavailable(t, err.Error(), "apt-get install -y chromium")
 	}
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	tag, _, _ := sharedApp(t, e)
 	_, baseURL := e.RunHardened(t, tag)
-	if _, err := testsupport.WaitServed(baseURL, 10*time.Second); err != nil {
+	if _, err := testbed.WaitServed(baseURL, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	testsupport.CheckInBrowser(t, baseURL, appDir, screenshotDir(t, "image"))
+	testbed.CheckInBrowser(t, baseURL, appDir, screenshotDir(t, "image"))
 }
 
 // screenshotDir is where a test saves the pages it rendered: outside the test's temp dir,

@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // confInImage is where the image has app/nginx.conf, and where nginx -t names it.
@@ -96,7 +96,7 @@ func TestConfigCheckRefusesBrokenConfig(t *testing.T) {
 			tag := "custom-nginx-e2e/broken:" + randomHex(t, 6)
 			t.Cleanup(func() { e.RemoveImage(tag) })
 			began := time.Now()
-			_, err := e.BuildApp(ctx, testsupport.AppBuild{Dir: dir, Tag: tag, Base: base})
+			_, err := e.BuildApp(ctx, testbed.AppBuild{Dir: dir, Tag: tag, Base: base})
 			if err == nil {
 				t.Fatalf("the build accepted a config with a %s", bc.name)
 			}
@@ -130,7 +130,7 @@ func TestConfigCheckPassesGoodConfig(t *testing.T) {
 			tag := "custom-nginx-e2e/good:" + randomHex(t, 6)
 			t.Cleanup(func() { e.RemoveImage(tag) })
 			began := time.Now()
-			if _, err := e.BuildApp(ctx, testsupport.AppBuild{Dir: b.dir, Tag: tag, Base: base}); err != nil {
+			if _, err := e.BuildApp(ctx, testbed.AppBuild{Dir: b.dir, Tag: tag, Base: base}); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("built in %s", time.Since(began).Round(time.Millisecond))
@@ -160,10 +160,10 @@ func TestConfigCheckPassesGoodConfig(t *testing.T) {
 // appCopy copies app/ into a temp dir with conf as its nginx.conf, and returns the dir.
 // configCheckSetup is what the config-check tests build with: the engine, the base image
 // and app/'s nginx.conf; when the test ends it checks that no build image is left.
-func configCheckSetup(t *testing.T) (e *testsupport.Engine, base string, good []byte) {
+func configCheckSetup(t *testing.T) (e *testbed.Engine, base string, good []byte) {
 	t.Helper()
-	e = testsupport.RequireEngine(t)
-	base, err := testsupport.BaseImage(appDir)
+	e = testbed.RequireEngine(t)
+	base, err := testbed.BaseImage(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func nginxSaid(msg string) string {
 // filesInImage reads paths (files or directories) from a container of ref that never
 // starts: the regular files' content by their path without the leading slash, and every
 // other entry with no content.
-func filesInImage(t *testing.T, e *testsupport.Engine, ref string, paths ...string) map[string][]byte {
+func filesInImage(t *testing.T, e *testbed.Engine, ref string, paths ...string) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
 	created, err := e.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
@@ -248,7 +248,7 @@ func filesInImage(t *testing.T, e *testsupport.Engine, ref string, paths ...stri
 // stage, or of a build that failed, unless it is removed. (Leaves only: removing them removes
 // their untagged parents.) One seen is looked at again 3 s later, since a build running beside
 // the tests has such a leaf for a moment.
-func checkNoBuildImagesLeft(t *testing.T, e *testsupport.Engine, base string, start time.Time) {
+func checkNoBuildImagesLeft(t *testing.T, e *testbed.Engine, base string, start time.Time) {
 	t.Helper()
 	left, err := buildLeftovers(e, base, start)
 	if err == nil && len(left) > 0 {
@@ -263,7 +263,7 @@ func checkNoBuildImagesLeft(t *testing.T, e *testsupport.Engine, base string, st
 	}
 }
 
-func buildLeftovers(e *testsupport.Engine, base string, start time.Time) ([]string, error) {
+func buildLeftovers(e *testbed.Engine, base string, start time.Time) ([]string, error) {
 	ctx := context.Background()
 	baseInspect, err := e.ImageInspect(ctx, base)
 	if err != nil {

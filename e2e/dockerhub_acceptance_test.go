@@ -19,7 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/pulumimock"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // TestAcceptanceDockerHub runs the stack as a user with a Docker Hub account meets it, on
@@ -49,11 +50,11 @@ const hubUser = "alice"
 // hubLife is what the steps of TestAcceptanceDockerHub share.
 type hubLife struct {
 	ctx       context.Context
-	hub       *testsupport.DockerHub
-	accounts  testsupport.HubAccounts
-	ws        *testsupport.Workspace
+	hub       *testbed.DockerHub
+	accounts  testbed.HubAccounts
+	ws        *testbed.Workspace
 	appFolder string
-	stack     *testsupport.Stack
+	stack     *testbed.Stack
 	url       string   // the site, relayed from the Hub's network namespace to this host
 	outputs   []string // everything the CLI printed, for the secrets check
 }
@@ -63,7 +64,7 @@ type hubLife struct {
 func newHubLife(t *testing.T, arm64 bool, extra auto.ConfigMap) *hubLife {
 	requireToolchain(t)
 	l := &hubLife{ctx: context.Background(), accounts: hubAccounts(t)}
-	l.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: l.accounts, AppDir: appDir, Arm64: arm64})
+	l.hub = testbed.StartDockerHub(t, testbed.HubOptions{Accounts: l.accounts, AppDir: appDir, Arm64: arm64})
 	cli, err := l.hub.PulumiCommand()
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func (l *hubLife) mustUp(t *testing.T) run {
 
 func (l *hubLife) firstUp(t *testing.T) {
 	r := l.mustUp(t)
-	expectChanges(t, r, map[string]int{"create": 8}) // the stack, the component and its six children
+	expectChanges(t, r, map[string]int{"create": 9}) // the stack, the component and its seven children
 	// BuildKit keeps the base in its own store, not in the engine's images: the token
 	// service's log and the build's output show the pull.
 	if !slices.ContainsFunc(l.hub.Tokens.Log(), func(line string) bool { return strings.Contains(line, "granted [repository:library/nginx:pull]") }) ||
@@ -122,9 +123,10 @@ func (l *hubLife) firstUp(t *testing.T) {
 	expectSite(t, l.url, l.appFolder, "after the first up")
 }
 
-// aRollout is what `up` changes for a new page: the image updated; the preflight, the push,
-// nginx and the smoke check replaced; the stack, the component and the port holder the same.
-var aRollout = map[string]int{"update": 1, "replace": 4, "same": 3}
+// aRollout is what `up` changes for a new page: the image updated; the push check, the
+// preflight, the push, nginx and the smoke check replaced; the stack, the component and the
+// port holder the same.
+var aRollout = map[string]int{"update": 1, "replace": 5, "same": 3}
 
 // expectChanges fails unless the up changed exactly as want says (the Automation API's
 // summary: the CLI runs inside the Hub's network namespace, out of reach of the API's event
@@ -150,7 +152,7 @@ func (l *hubLife) builtImage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for _, r := range resources {
-		if string(r.Type) == testsupport.TypeImage {
+		if string(r.Type) == pulumimock.TypeImage {
 			return fmt.Sprint(r.Outputs["repoDigest"])
 		}
 	}
@@ -161,7 +163,7 @@ func (l *hubLife) builtImage(t *testing.T) string {
 // user, through the Hub's namespace and trust.
 func (l *hubLife) pushedDigest(t *testing.T) string {
 	t.Helper()
-	ref, err := name.ParseReference(testsupport.HubRegistryHost + "/" + hubUser + "/custom-nginx:v1")
+	ref, err := name.ParseReference(testbed.HubRegistryHost + "/" + hubUser + "/custom-nginx:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +181,7 @@ func (l *hubLife) remote() []remote.Option {
 }
 
 func (l *hubLife) noOpUp(t *testing.T) {
-	expectChanges(t, l.mustUp(t), map[string]int{"same": 8})
+	expectChanges(t, l.mustUp(t), map[string]int{"same": 9})
 }
 
 func (l *hubLife) pageChange(t *testing.T) {
@@ -303,7 +305,7 @@ func (l *hubLife) pulledFresh(t *testing.T) {
 	}
 	defer site.Close()
 	url := "http://" + site.Addr + "/"
-	if _, err := testsupport.WaitServed(url, 10*time.Second); err != nil {
+	if _, err := testbed.WaitServed(url, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	page, err := os.ReadFile(l.ws.Page())

@@ -19,14 +19,14 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // hubAccounts are the test Hub's users: alice and bob with passwords, alice also with a
 // read-only access token, and one private repository of alice's (every other one is
 // public, as Hub makes new repositories).
-func hubAccounts(t *testing.T) testsupport.HubAccounts {
-	return testsupport.HubAccounts{
+func hubAccounts(t *testing.T) testbed.HubAccounts {
+	return testbed.HubAccounts{
 		Users:          map[string]string{"alice": "pw-" + randomHex(t, 12), "bob": "pw-" + randomHex(t, 12)},
 		ReadOnlyTokens: map[string]string{"alice": "dckr_pat_ro_" + randomHex(t, 12)},
 		Private:        []string{"alice/private"},
@@ -42,7 +42,7 @@ func TestDockerHub(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	accounts := hubAccounts(t)
-	hub := testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: accounts, AppDir: "../app"})
+	hub := testbed.StartDockerHub(t, testbed.HubOptions{Accounts: accounts, AppDir: "../app"})
 	e := hub.Engine
 	if images, err := e.ImageList(ctx, image.ListOptions{All: true}); err != nil || len(images) != 0 {
 		t.Fatalf("the Hub's engine holds %d images after the base was pushed (%v); want none", len(images), err)
@@ -63,17 +63,17 @@ func TestDockerHub(t *testing.T) {
 
 // checkHubNamesInsideOnly: inside the namespaces curl reaches the test registry over
 // trusted TLS and gets Hub's challenge; outside, the same URL does not reach it.
-func checkHubNamesInsideOnly(t *testing.T, hub *testsupport.DockerHub) {
+func checkHubNamesInsideOnly(t *testing.T, hub *testbed.DockerHub) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		testsupport.Unavailable(t, "no curl", "apt-get install -y curl")
+		testbed.Unavailable(t, "no curl", "apt-get install -y curl")
 	}
-	url := "https://" + testsupport.HubRegistryHost + "/v2/"
+	url := "https://" + testbed.HubRegistryHost + "/v2/"
 	out, err := hub.Command("curl", "-sS", "-o", "/dev/null", "-D", "-", url).CombinedOutput()
 	if err != nil {
 		t.Fatalf("curl %s inside the Hub's namespaces: %v\n%s", url, err, out)
 	}
 	headers := strings.ToLower(string(out))
-	challenge := `www-authenticate: bearer realm="` + testsupport.HubRealm + `",service="` + testsupport.HubService + `"`
+	challenge := `www-authenticate: bearer realm="` + testbed.HubRealm + `",service="` + testbed.HubService + `"`
 	if !strings.Contains(strings.SplitN(headers, "\n", 2)[0], " 401") || !strings.Contains(headers, strings.ToLower(challenge)) {
 		t.Errorf("curl %s inside: want 401 with %s, got:\n%s", url, challenge, out)
 	}
@@ -92,14 +92,14 @@ func checkHubNamesInsideOnly(t *testing.T, hub *testsupport.DockerHub) {
 
 // checkHubBaseBuild: a build of app/ on the Dockerfile's own base (no local copy in the
 // engine) pulls it from the Hub, anonymously.
-func checkHubBaseBuild(ctx context.Context, t *testing.T, hub *testsupport.DockerHub) {
-	pinned, err := testsupport.DefaultBaseImage("../app")
+func checkHubBaseBuild(ctx context.Context, t *testing.T, hub *testbed.DockerHub) {
+	pinned, err := testbed.DefaultBaseImage("../app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tag := "custom-nginx-hub-build:" + randomHex(t, 4)
 	before := len(hub.Tokens.Log())
-	id, err := hub.Engine.BuildApp(ctx, testsupport.AppBuild{Dir: "../app", Tag: tag, Base: pinned})
+	id, err := hub.Engine.BuildApp(ctx, testbed.AppBuild{Dir: "../app", Tag: tag, Base: pinned})
 	if err != nil {
 		t.Fatalf("building app/ on %s in the Hub's engine: %v", pinned, err)
 	}
@@ -114,12 +114,12 @@ func checkHubBaseBuild(ctx context.Context, t *testing.T, hub *testsupport.Docke
 
 // checkHubLogin: docker login (the engine's /auth) takes alice's password and refuses a
 // wrong one with Hub's message.
-func checkHubLogin(ctx context.Context, t *testing.T, hub *testsupport.DockerHub) {
+func checkHubLogin(ctx context.Context, t *testing.T, hub *testbed.DockerHub) {
 	ok, err := hub.Engine.RegistryLogin(ctx, hub.Auth("alice"))
 	if err != nil || ok.Status != "Login Succeeded" {
 		t.Errorf("login as alice: %+v, %v; want Login Succeeded", ok, err)
 	}
-	_, err = hub.Engine.RegistryLogin(ctx, testsupport.HubAuth("alice", "wrong"))
+	_, err = hub.Engine.RegistryLogin(ctx, testbed.HubAuth("alice", "wrong"))
 	if err == nil || !strings.Contains(err.Error(), "incorrect username or password") {
 		t.Errorf("login with a wrong password: %v; want incorrect username or password", err)
 	} else {
@@ -130,7 +130,7 @@ func checkHubLogin(ctx context.Context, t *testing.T, hub *testsupport.DockerHub
 // checkHubPushPull: alice pushes to her namespace and pulls it back; anonymous pulls her
 // public repository; her read-only token pulls but cannot push; a wrong password and a
 // foreign namespace are refused.
-func checkHubPushPull(ctx context.Context, t *testing.T, hub *testsupport.DockerHub, accounts testsupport.HubAccounts) {
+func checkHubPushPull(ctx context.Context, t *testing.T, hub *testbed.DockerHub, accounts testbed.HubAccounts) {
 	e := hub.Engine
 	ref := "docker.io/alice/custom-nginx:v1"
 	alice := hub.Auth("alice")
@@ -138,7 +138,7 @@ func checkHubPushPull(ctx context.Context, t *testing.T, hub *testsupport.Docker
 	if err != nil {
 		t.Fatalf("alice pushing %s: %v", ref, err)
 	}
-	readOnly := testsupport.HubAuth("alice", accounts.ReadOnlyTokens["alice"])
+	readOnly := testbed.HubAuth("alice", accounts.ReadOnlyTokens["alice"])
 	for _, who := range []struct {
 		name string
 		auth registry.AuthConfig
@@ -158,7 +158,7 @@ func checkHubPushPull(ctx context.Context, t *testing.T, hub *testsupport.Docker
 		auth      registry.AuthConfig
 	}{
 		{"alice's read-only token pushing", "docker.io/alice/custom-nginx:ro", readOnly},
-		{"a wrong password pushing", "docker.io/alice/custom-nginx:wrong", testsupport.HubAuth("alice", "wrong")},
+		{"a wrong password pushing", "docker.io/alice/custom-nginx:wrong", testbed.HubAuth("alice", "wrong")},
 		{"alice pushing to bob's namespace", "docker.io/bob/custom-nginx:v1", alice},
 	} {
 		_, err := tagAndPush(ctx, e, hub.BaseImage, refused.ref, &refused.auth)
@@ -171,7 +171,7 @@ func checkHubPushPull(ctx context.Context, t *testing.T, hub *testsupport.Docker
 }
 
 // checkHubPrivate: a private repository is pulled by its owner only.
-func checkHubPrivate(ctx context.Context, t *testing.T, hub *testsupport.DockerHub) {
+func checkHubPrivate(ctx context.Context, t *testing.T, hub *testbed.DockerHub) {
 	e := hub.Engine
 	ref := "docker.io/alice/private:v1"
 	if _, err := tagAndPush(ctx, e, hub.BaseImage, ref, new(hub.Auth("alice"))); err != nil {
@@ -192,7 +192,7 @@ func checkHubPrivate(ctx context.Context, t *testing.T, hub *testsupport.DockerH
 }
 
 // tagAndPush tags src as ref in e and pushes it; the tag is removed afterwards.
-func tagAndPush(ctx context.Context, e *testsupport.Engine, src, ref string, auth *registry.AuthConfig) (string, error) {
+func tagAndPush(ctx context.Context, e *testbed.Engine, src, ref string, auth *registry.AuthConfig) (string, error) {
 	if err := e.ImageTag(ctx, src, ref); err != nil {
 		return "", err
 	}
@@ -202,7 +202,7 @@ func tagAndPush(ctx context.Context, e *testsupport.Engine, src, ref string, aut
 
 // checkHubForward: a container of the Hub's engine publishes a port inside the network
 // namespace; Forward brings it to the host.
-func checkHubForward(ctx context.Context, t *testing.T, hub *testsupport.DockerHub) {
+func checkHubForward(ctx context.Context, t *testing.T, hub *testbed.DockerHub) {
 	cfg := &container.Config{Image: hub.BaseImage, ExposedPorts: nat.PortSet{"80/tcp": {}}}
 	hostCfg := &container.HostConfig{PortBindings: nat.PortMap{"80/tcp": {{HostIP: "127.0.0.1"}}}}
 	id, inside, err := hub.Engine.Start(ctx, cfg, hostCfg)
@@ -240,9 +240,9 @@ func checkHubForward(ctx context.Context, t *testing.T, hub *testsupport.DockerH
 }
 
 // checkHubPulumi: the Automation API runs the wrapped pulumi, and it runs inside.
-func checkHubPulumi(t *testing.T, hub *testsupport.DockerHub) {
+func checkHubPulumi(t *testing.T, hub *testbed.DockerHub) {
 	if _, err := exec.LookPath("pulumi"); err != nil {
-		testsupport.Unavailable(t, "no pulumi on PATH", `eval "$(bash ../shared/pulumi/install)"`)
+		testbed.Unavailable(t, "no pulumi on PATH", `eval "$(bash ../shared/pulumi/install)"`)
 	}
 	cmd, err := hub.PulumiCommand()
 	if err != nil {
@@ -257,10 +257,10 @@ func checkHubPulumi(t *testing.T, hub *testsupport.DockerHub) {
 	// certificate lead anywhere, to the test registry, which has no Pulumi API.
 	whoami := exec.Command(filepath.Join(root, "bin", "pulumi"), "whoami", "--non-interactive")
 	whoami.Dir = t.TempDir()
-	whoami.Env = append(os.Environ(), "PULUMI_BACKEND_URL=https://"+testsupport.HubRegistryHost,
+	whoami.Env = append(os.Environ(), "PULUMI_BACKEND_URL=https://"+testbed.HubRegistryHost,
 		"PULUMI_ACCESS_TOKEN=none", "PULUMI_HOME="+t.TempDir(), "PULUMI_SKIP_UPDATE_CHECK=true")
 	out, err := whoami.CombinedOutput()
-	t.Logf("wrapped pulumi whoami against %s: %v: %s", testsupport.HubRegistryHost, err, strings.TrimSpace(string(out)))
+	t.Logf("wrapped pulumi whoami against %s: %v: %s", testbed.HubRegistryHost, err, strings.TrimSpace(string(out)))
 	if !strings.Contains(string(out), "404 page not found") { // distribution's answer to an unknown path
 		t.Errorf("the wrapped pulumi did not reach the test registry: %s", out)
 	}
@@ -273,7 +273,7 @@ func checkHubPulumi(t *testing.T, hub *testsupport.DockerHub) {
 
 // checkHubTokenLog: the token service logged the scopes it granted and refused, and no
 // password or token.
-func checkHubTokenLog(t *testing.T, hub *testsupport.DockerHub, accounts testsupport.HubAccounts) {
+func checkHubTokenLog(t *testing.T, hub *testbed.DockerHub, accounts testbed.HubAccounts) {
 	log := strings.Join(hub.Tokens.Log(), "\n")
 	for _, want := range []string{
 		"granted [repository:alice/custom-nginx:pull,push]",

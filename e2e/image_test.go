@@ -14,23 +14,23 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/registry"
 
-	"github.com/example/custom-nginx/internal/hardened"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 func TestImageMetadata(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	tag, _, base := sharedApp(t, e)
 	inspect, err := e.ImageInspect(context.Background(), tag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := inspect.Config
-	if cfg.User != hardened.Runtime.User {
-		t.Errorf("USER %q, want %q", cfg.User, hardened.Runtime.User)
+	if cfg.User != engine.Hardened.User {
+		t.Errorf("USER %q, want %q", cfg.User, engine.Hardened.User)
 	}
-	if _, ok := cfg.ExposedPorts[fmt.Sprintf("%d/tcp", hardened.Runtime.ContainerPort)]; !ok {
-		t.Errorf("EXPOSE %v lacks %d", cfg.ExposedPorts, hardened.Runtime.ContainerPort)
+	if _, ok := cfg.ExposedPorts[fmt.Sprintf("%d/tcp", engine.Hardened.ContainerPort)]; !ok {
+		t.Errorf("EXPOSE %v lacks %d", cfg.ExposedPorts, engine.Hardened.ContainerPort)
 	}
 	if cfg.StopSignal != "SIGQUIT" {
 		t.Errorf("STOPSIGNAL %q", cfg.StopSignal)
@@ -39,8 +39,8 @@ func TestImageMetadata(t *testing.T) {
 		t.Errorf("ENTRYPOINT %q CMD %q", cfg.Entrypoint, cfg.Cmd)
 	}
 	h := cfg.Healthcheck
-	if h == nil || !slices.Equal(h.Test, hardened.Runtime.Health.Test) || h.Interval != hardened.Runtime.Health.Interval || h.Retries != hardened.Runtime.Health.Retries {
-		t.Errorf("HEALTHCHECK %+v, want %+v", h, hardened.Runtime.Health)
+	if h == nil || !slices.Equal(h.Test, engine.Hardened.Health.Test) || h.Interval != engine.Hardened.Health.Interval || h.Retries != engine.Hardened.Health.Retries {
+		t.Errorf("HEALTHCHECK %+v, want %+v", h, engine.Hardened.Health)
 	}
 	if got := cfg.Labels["org.opencontainers.image.base.name"]; got != base {
 		t.Errorf("base.name label %q, want the build arg %q", got, base)
@@ -58,7 +58,7 @@ func TestImageMetadata(t *testing.T) {
 // TestImageAddsLittle reports the bytes the project's layers add over the base; the
 // limit is the benchmark's business.
 func TestImageAddsLittle(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	tag, _, base := sharedApp(t, e)
 	added, total, err := e.AddedBytes(context.Background(), tag, base)
 	if err != nil {
@@ -71,17 +71,17 @@ func TestImageAddsLittle(t *testing.T) {
 }
 
 func TestHardenedContainerServesTheSite(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	ctx := context.Background()
 	tag, _, _ := sharedApp(t, e)
 	id, baseURL := e.RunHardened(t, tag)
 
-	served, err := testsupport.WaitServed(baseURL, 10*time.Second)
+	served, err := testbed.WaitServed(baseURL, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("page served %s after start", served.Round(time.Millisecond))
-	if err := testsupport.CheckSite(baseURL, appDir); err != nil {
+	if err := testbed.CheckSite(baseURL, appDir); err != nil {
 		t.Fatal(err)
 	}
 
@@ -119,7 +119,7 @@ func TestHardenedContainerServesTheSite(t *testing.T) {
 	}
 
 	start := time.Now()
-	timeout := int(hardened.Runtime.StopTimeout.Seconds())
+	timeout := int(engine.Hardened.StopTimeout.Seconds())
 	if err := e.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +136,12 @@ func TestHardenedContainerServesTheSite(t *testing.T) {
 }
 
 func TestPushPullAndNoSecretInImage(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	ctx := context.Background()
 	tag, id, _ := ownApp(t, e)
 
 	password := "e2e-" + randomHex(t, 16)
-	reg := testsupport.RequireRegistry(t, "ci", password)
+	reg := testbed.RequireRegistry(t, "ci", password)
 
 	const repository, imageTag = "e2e/custom-nginx", "v1"
 	pushRef := reg.Addr + "/" + repository + ":" + imageTag
@@ -170,7 +170,7 @@ func TestPushPullAndNoSecretInImage(t *testing.T) {
 
 // checkPushRefused pushes pushRef to reg with no credentials and with a wrong password,
 // and requires the registry to refuse both.
-func checkPushRefused(ctx context.Context, t *testing.T, e *testsupport.Engine, reg *testsupport.Registry, pushRef string) {
+func checkPushRefused(ctx context.Context, t *testing.T, e *testbed.Engine, reg *testbed.Registry, pushRef string) {
 	t.Helper()
 	wrong := reg.Auth()
 	wrong.Password = "not-" + reg.Password
@@ -189,7 +189,7 @@ func checkPushRefused(ctx context.Context, t *testing.T, e *testsupport.Engine, 
 
 // pushWithCredentials pushes pushRef to reg with its credentials and returns the digest,
 // once the registry itself has repository:imageTag at that digest.
-func pushWithCredentials(ctx context.Context, t *testing.T, e *testsupport.Engine, reg *testsupport.Registry, pushRef, repository, imageTag string) string {
+func pushWithCredentials(ctx context.Context, t *testing.T, e *testbed.Engine, reg *testbed.Registry, pushRef, repository, imageTag string) string {
 	t.Helper()
 	auth := reg.Auth()
 	digest, err := e.Push(ctx, pushRef, &auth)
@@ -209,7 +209,7 @@ func pushWithCredentials(ctx context.Context, t *testing.T, e *testsupport.Engin
 
 // checkPullsBack pulls byDigest from reg, the image id being gone from the engine, and
 // requires the pulled image to be id.
-func checkPullsBack(ctx context.Context, t *testing.T, e *testsupport.Engine, reg *testsupport.Registry, byDigest, id string) {
+func checkPullsBack(ctx context.Context, t *testing.T, e *testbed.Engine, reg *testbed.Registry, byDigest, id string) {
 	t.Helper()
 	if _, err := e.ImageInspect(ctx, id); err == nil {
 		t.Fatalf("image %s still present locally; the pull would prove nothing", id)
@@ -228,7 +228,7 @@ func checkPullsBack(ctx context.Context, t *testing.T, e *testsupport.Engine, re
 
 // checkNoSecretIn requires that secret appears in none of the places an image or a
 // container of it shows: history, inspects, and every file of every layer.
-func checkNoSecretIn(ctx context.Context, t *testing.T, e *testsupport.Engine, ref, secret string) {
+func checkNoSecretIn(ctx context.Context, t *testing.T, e *testbed.Engine, ref, secret string) {
 	t.Helper()
 	created, err := e.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
 	if err != nil {
@@ -251,7 +251,7 @@ func checkNoSecretIn(ctx context.Context, t *testing.T, e *testsupport.Engine, r
 
 // imagePlaces reads, by the name of the docker command that shows it, what the engine
 // shows of image ref and of its container containerID.
-func imagePlaces(ctx context.Context, e *testsupport.Engine, ref, containerID string) map[string]func() ([]byte, error) {
+func imagePlaces(ctx context.Context, e *testbed.Engine, ref, containerID string) map[string]func() ([]byte, error) {
 	return map[string]func() ([]byte, error){
 		"docker history --no-trunc": func() ([]byte, error) {
 			h, err := e.ImageHistory(ctx, ref)
@@ -276,7 +276,7 @@ func imagePlaces(ctx context.Context, e *testsupport.Engine, ref, containerID st
 
 // TestSavedFilesReadsLayers keeps the secret scan honest: the scan must find what is in the image.
 func TestSavedFilesReadsLayers(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	tag, _, _ := sharedApp(t, e)
 	content, err := e.SavedFiles(context.Background(), tag)
 	if err != nil {

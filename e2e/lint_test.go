@@ -4,14 +4,14 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // TestShellScriptsPassShellcheck lints every shell script of the project.
 func TestShellScriptsPassShellcheck(t *testing.T) {
 	bin, err := exec.LookPath("shellcheck")
 	if err != nil {
-		testsupport.Unavailable(t, "no shellcheck on this machine", "apt-get install -y shellcheck")
+		testbed.Unavailable(t, "no shellcheck on this machine", "apt-get install -y shellcheck")
 	}
 	for _, script := range []struct{ path, shell string }{
 		{"../scripts/stack.sh", "bash"},

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // appDir is the project's build context, as the stack builds it.
@@ -40,7 +40,7 @@ func randomHex(t *testing.T, n int) string {
 
 // ownApp builds a distinct image of app/ (no cache, so no other tag shares it) and removes
 // the tag when the test ends: for a test that deletes the image.
-func ownApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+func ownApp(t *testing.T, e *testbed.Engine) (tag, id, base string) {
 	t.Helper()
 	tag = "custom-nginx-e2e/app:" + randomHex(t, 6)
 	t.Cleanup(func() { e.RemoveImage(tag) })
@@ -51,14 +51,14 @@ func ownApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
 	return tag, id, base
 }
 
-func buildApp(e *testsupport.Engine, tag string, noCache bool) (id, base string, err error) {
-	base, err = testsupport.BaseImage(appDir)
+func buildApp(e *testbed.Engine, tag string, noCache bool) (id, base string, err error) {
+	base, err = testbed.BaseImage(appDir)
 	if err != nil {
 		return "", "", err
 	}
-	id, err = e.BuildApp(context.Background(), testsupport.AppBuild{Dir: appDir, Tag: tag, Base: base, NoCache: noCache})
+	id, err = e.BuildApp(context.Background(), testbed.AppBuild{Dir: appDir, Tag: tag, Base: base, NoCache: noCache})
 	if err != nil {
-		return "", "", fmt.Errorf("%w\n(set %s to a base image present on this machine, e.g. the stand-in from scripts/standin-base.sh)", err, testsupport.BaseImageEnv)
+		return "", "", fmt.Errorf("%w\n(set %s to a base image present on this machine, e.g. the stand-in from scripts/standin-base.sh)", err, testbed.BaseImageEnv)
 	}
 	return id, base, nil
 }
@@ -97,7 +97,7 @@ var shared struct {
 	err           error
 }
 
-func sharedApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
+func sharedApp(t *testing.T, e *testbed.Engine) (tag, id, base string) {
 	t.Helper()
 	shared.once.Do(func() {
 		shared.tag = "custom-nginx-e2e/app:shared-" + randomHex(t, 6)
@@ -115,8 +115,8 @@ func sharedApp(t *testing.T, e *testsupport.Engine) (tag, id, base string) {
 // skip or fail on their own.
 func TestMain(m *testing.M) {
 	ctx := context.Background()
-	e, err := testsupport.ConnectEngine(ctx)
-	var before testsupport.EngineContents
+	e, err := testbed.ConnectEngine(ctx)
+	var before testbed.EngineContents
 	if err == nil {
 		defer e.Close()
 		if before, err = e.Contents(ctx); err != nil {
@@ -135,7 +135,7 @@ func TestMain(m *testing.M) {
 
 // reportLeftovers names, on stderr, each thing on the engine that was not there before the
 // tests, and returns the exit code that says whether there was any.
-func reportLeftovers(ctx context.Context, e *testsupport.Engine, before testsupport.EngineContents) int {
+func reportLeftovers(ctx context.Context, e *testbed.Engine, before testbed.EngineContents) int {
 	left, err := e.WaitLeftovers(ctx, before, 15*time.Second)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: cannot check for leftovers: %v\n", err)

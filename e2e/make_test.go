@@ -11,13 +11,13 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 func requireMake(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
-		testsupport.Unavailable(t, "no make on this machine", "install make (Debian: apt-get install make)")
+		testbed.Unavailable(t, "no make on this machine", "install make (Debian: apt-get install make)")
 	}
 }
 
@@ -68,12 +68,12 @@ func TestUnitLayerIgnoresDockerHost(t *testing.T) {
 func TestMakeUpRecoversFromAKilledCLI(t *testing.T) {
 	requireMake(t)
 	requireToolchain(t)
-	e := testsupport.RequireEngine(t)
-	base, err := testsupport.BaseImage(appDir)
+	e := testbed.RequireEngine(t)
+	base, err := testbed.BaseImage(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := testsupport.FreePort()
+	port, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestMakeUpRecoversFromAKilledCLI(t *testing.T) {
 
 // makeUp runs scripts/stack.sh up (what `make up` runs) on the workspace's stack, and
 // records what it built for the stack's cleanup.
-func makeUp(t *testing.T, w *testsupport.Workspace, s *testsupport.Stack, when string) string {
+func makeUp(t *testing.T, w *testbed.Workspace, s *testbed.Stack, when string) string {
 	t.Helper()
 	cmd := stackScript(w, s)
 	out, err := cmd.CombinedOutput()
@@ -116,10 +116,10 @@ func makeUp(t *testing.T, w *testsupport.Workspace, s *testsupport.Stack, when s
 
 // killMidUpdate starts make up's pulumi and kills it with SIGKILL once the update has
 // reached the preflight of the new build.
-func killMidUpdate(t *testing.T, w *testsupport.Workspace, s *testsupport.Stack) {
+func killMidUpdate(t *testing.T, w *testbed.Workspace, s *testbed.Stack) {
 	t.Helper()
 	cmd := stackScript(w, s)
-	var out testsupport.LockedBuffer
+	var out testbed.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil { // the script execs pulumi: this PID becomes the CLI's
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func killMidUpdate(t *testing.T, w *testsupport.Workspace, s *testsupport.Stack)
 	t.Logf("killed pulumi (pid %d) mid-update; it had printed:\n%s", cmd.Process.Pid, out.String())
 }
 
-func stackScript(w *testsupport.Workspace, s *testsupport.Stack) *exec.Cmd {
+func stackScript(w *testbed.Workspace, s *testbed.Stack) *exec.Cmd {
 	cmd := exec.Command("scripts/stack.sh", "up")
 	cmd.Dir = w.Dir
 	cmd.Env = append(os.Environ(), "STACK="+s.Name)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // nginxConfForHost rewrites app/nginx.conf for a run on the host: the same config, with the
@@ -59,7 +59,7 @@ func workDir(t *testing.T) string {
 }
 
 func TestNginxConfigIsValid(t *testing.T) {
-	bin := testsupport.HostNginx(t)
+	bin := testbed.HostNginx(t)
 	dir := workDir(t)
 	conf := nginxConfForHost(t, dir, 8080)
 	out, err := exec.Command(bin, "-t", "-q", "-e", "stderr", "-p", dir, "-c", conf).CombinedOutput()
@@ -69,9 +69,9 @@ func TestNginxConfigIsValid(t *testing.T) {
 }
 
 func TestNginxServesTheSite(t *testing.T) {
-	bin := testsupport.HostNginx(t)
+	bin := testbed.HostNginx(t)
 	dir := workDir(t)
-	port, err := testsupport.FreePort()
+	port, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +96,10 @@ func TestNginxServesTheSite(t *testing.T) {
 	})
 
 	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if _, err := testsupport.WaitServed(base+"healthz", 10*time.Second); err != nil {
+	if _, err := testbed.WaitServed(base+"healthz", 10*time.Second); err != nil {
 		t.Fatalf("%v\nnginx output:\n%s", err, logs.String())
 	}
-	if err := testsupport.CheckSite(base, appDir); err != nil {
+	if err := testbed.CheckSite(base, appDir); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,28 +13,28 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
-	"github.com/example/custom-nginx/internal/preflight"
 	"github.com/example/custom-nginx/internal/site"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/subcommand"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
-// TestPreflightOnARealEngine runs the preflight check mode against builds of app/ on the
+// TestPreflightOnARealEngine runs the preflight subcommand against builds of app/ on the
 // engine: a good build passes, and each change a user can get wrong while nginx -t still
 // passes fails with what was wrong. No throwaway container is ever left behind.
 func TestPreflightOnARealEngine(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	_, goodID, _ := sharedApp(t, e)
 	page, err := site.PageSHA256(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := preflight.Check{DockerHost: e.DaemonHost(), SHA256: page, HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Timeout: preflight.DefaultTimeout}
+	check := subcommand.Preflight{DockerHost: e.DaemonHost(), SHA256: page, HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Timeout: subcommand.PreflightTimeout}
 
 	t.Run("a throwaway container a killed run left goes first", func(t *testing.T) {
 		owned := check
 		owned.Image, owned.Owner = goodID, "custom-nginx-e2e-"+randomHex(t, 4)
-		cfg, hostCfg := testsupport.HardenedContainer(goodID)
-		cfg.Labels = map[string]string{preflight.Label: owned.Owner}
+		cfg, hostCfg := testbed.HardenedContainer(goodID)
+		cfg.Labels = map[string]string{subcommand.PreflightLabel: owned.Owner}
 		left, err := e.ContainerCreate(context.Background(), cfg, hostCfg, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +82,7 @@ func TestPreflightOnARealEngine(t *testing.T) {
 // TestPreflightInterrupted: the command provider stops a check with a signal (Ctrl-C of
 // `pulumi up`); the throwaway container goes with it.
 func TestPreflightInterrupted(t *testing.T) {
-	e := testsupport.RequireEngine(t)
+	e := testbed.RequireEngine(t)
 	page, err := site.PageSHA256(appDir)
 	if err != nil {
 		t.Fatal(err)
@@ -91,10 +91,10 @@ func TestPreflightInterrupted(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", program, "..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	check := preflight.Check{DockerHost: e.DaemonHost(), SHA256: page, HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Timeout: time.Minute,
+	check := subcommand.Preflight{DockerHost: e.DaemonHost(), SHA256: page, HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Timeout: time.Minute,
 		Image: buildChangedApp(t, e, "listen 8080 reuseport;", "listen 8081 reuseport;")} // retried until the timeout: never served
-	cmd := exec.Command(program, append([]string{preflight.Command}, check.Args()...)...)
-	var out testsupport.LockedBuffer
+	cmd := exec.Command(program, append([]string{subcommand.PreflightName}, check.Args()...)...)
+	var out testbed.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -114,10 +114,10 @@ func TestPreflightInterrupted(t *testing.T) {
 }
 
 // waitThrowaway waits until a throwaway preflight container exists.
-func waitThrowaway(e *testsupport.Engine, limit time.Duration) error {
+func waitThrowaway(e *testbed.Engine, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		list, err := e.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", preflight.Label))})
+		list, err := e.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", subcommand.PreflightLabel))})
 		if err != nil || len(list) > 0 {
 			return err
 		}
@@ -128,17 +128,17 @@ func waitThrowaway(e *testsupport.Engine, limit time.Duration) error {
 
 // buildChangedApp builds a copy of app/ whose nginx.conf has from replaced by to, and
 // removes the image when the test ends.
-func buildChangedApp(t *testing.T, e *testsupport.Engine, from, to string) string {
+func buildChangedApp(t *testing.T, e *testbed.Engine, from, to string) string {
 	t.Helper()
 	_, changed := confWith(t, appDir, from, to)
 	dir := appCopy(t, string(changed))
-	base, err := testsupport.BaseImage(appDir)
+	base, err := testbed.BaseImage(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tag := "custom-nginx-e2e/changed:" + randomHex(t, 6)
 	t.Cleanup(func() { e.RemoveImage(tag) })
-	id, err := e.BuildApp(context.Background(), testsupport.AppBuild{Dir: dir, Tag: tag, Base: base})
+	id, err := e.BuildApp(context.Background(), testbed.AppBuild{Dir: dir, Tag: tag, Base: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +146,9 @@ func buildChangedApp(t *testing.T, e *testsupport.Engine, from, to string) strin
 }
 
 // expectNoThrowaway fails if a preflight container is still on the engine.
-func expectNoThrowaway(t *testing.T, e *testsupport.Engine) {
+func expectNoThrowaway(t *testing.T, e *testbed.Engine) {
 	t.Helper()
-	if err := e.WaitNoContainers(context.Background(), filters.NewArgs(filters.Arg("label", preflight.Label)), 0); err != nil {
+	if err := e.WaitNoContainers(context.Background(), filters.NewArgs(filters.Arg("label", subcommand.PreflightLabel)), 0); err != nil {
 		t.Errorf("a throwaway preflight container is left: %v", err)
 	}
 }

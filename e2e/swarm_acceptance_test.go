@@ -19,7 +19,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/pulumimock"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // TestAcceptanceSwarm runs the stack in swarm mode on a real two-node swarm through the
@@ -46,18 +47,18 @@ const (
 // manager, where each node serves the site, and the service the first up made.
 type swarmLife struct {
 	ctx         context.Context
-	reg         *testsupport.Registry
-	sw          *testsupport.Swarm
-	ws          *testsupport.Workspace
+	reg         *testbed.Registry
+	sw          *testbed.Swarm
+	ws          *testbed.Workspace
 	appFolder   string
-	stack       *testsupport.Stack
+	stack       *testbed.Stack
 	nodeURLs    []string
 	serviceName string
 }
 
 func newSwarmLife(t *testing.T) *swarmLife {
 	host, base, reg := acceptanceSetup(t)
-	l := &swarmLife{ctx: context.Background(), reg: reg, sw: testsupport.StartSwarm(t, testsupport.SwarmOptions{Registry: reg})}
+	l := &swarmLife{ctx: context.Background(), reg: reg, sw: testbed.StartSwarm(t, testbed.SwarmOptions{Registry: reg})}
 	// The manager builds the image: it needs the base the build starts from.
 	if err := l.sw.Manager.LoadImageFrom(l.ctx, host, base); err != nil {
 		t.Fatal(err)
@@ -113,10 +114,10 @@ func (l *swarmLife) firstUp(t *testing.T) {
 
 func (l *swarmLife) rollingUpdate(t *testing.T) {
 	_, after := changePage(t, l.ws, "rolled out node by node")
-	p := testsupport.StartProbe(l.nodeURLs, probeTimeout)
+	p := testbed.StartProbe(l.nodeURLs, probeTimeout)
 	r := mustUp(t, l.stack)
 	seen := p.Stop()
-	r.expectSteps(t, map[string]string{testsupport.TypeImage: "update", testsupport.TypeRegistryImage: "replace", testsupport.TypeService: "update", testsupport.TypeCommand: "replace,replace,replace"}) // the preflight, the rollout gate and the smoke check
+	r.expectSteps(t, map[string]string{pulumimock.TypeImage: "update", pulumimock.TypeRegistryImage: "replace", pulumimock.TypeService: "update", pulumimock.TypeCommand: "replace,replace,replace,replace"}) // the push check, the preflight, the rollout wait and the smoke check
 	expectNoFailedRequest(t, seen, "rolling update")
 	if seen.Requests < 10 {
 		t.Errorf("the probe made only %d requests: it did not watch the update", seen.Requests)
@@ -139,13 +140,13 @@ func (l *swarmLife) unhealthyBuildRefused(t *testing.T) {
 	}
 	before := l.inspectService(t)
 	restore := l.breakHealthcheck(t)
-	p := testsupport.StartProbe(l.nodeURLs, probeTimeout)
+	p := testbed.StartProbe(l.nodeURLs, probeTimeout)
 	r := up(t, l.stack)
 	seen := p.Stop()
 	if r.err == nil || !strings.Contains(r.allOutput(), "the running site was left alone") || !strings.Contains(r.allOutput(), "HTTP 500") {
 		t.Errorf("up of a build whose healthcheck never passes did not fail in the preflight, naming /healthz's answer: %v", r.err)
 	}
-	if ops := r.steps.all()[testsupport.TypeService]; ops != "" {
+	if ops := r.steps.all()[pulumimock.TypeService]; ops != "" {
 		t.Errorf("the failed up touched the service: %s", ops)
 	}
 	after := l.inspectService(t)
@@ -191,7 +192,7 @@ func serviceFilter(service string) filters.Args {
 }
 
 // expectTask fails unless node runs one healthy task of service, from image.
-func expectTask(t *testing.T, node testsupport.SwarmNode, service, image string) {
+func expectTask(t *testing.T, node testbed.SwarmNode, service, image string) {
 	t.Helper()
 	ctx := context.Background()
 	running, err := node.Engine.ContainerList(ctx, container.ListOptions{Filters: serviceFilter(service)})

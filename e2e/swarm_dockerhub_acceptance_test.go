@@ -11,7 +11,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // TestAcceptanceSwarmDockerHub runs the stack in swarm mode with the project's defaults,
@@ -43,8 +43,8 @@ type swarmHubLife struct {
 func newSwarmHubLife(t *testing.T) *swarmHubLife {
 	requireToolchain(t)
 	hub := &hubLife{ctx: t.Context(), accounts: hubAccounts(t)}
-	hub.hub = testsupport.StartDockerHub(t, testsupport.HubOptions{Accounts: hub.accounts, AppDir: appDir, Arm64: true})
-	sw := &swarmLife{ctx: hub.ctx, sw: testsupport.StartSwarm(t, testsupport.SwarmOptions{Hub: hub.hub})}
+	hub.hub = testbed.StartDockerHub(t, testbed.HubOptions{Accounts: hub.accounts, AppDir: appDir, Arm64: true})
+	sw := &swarmLife{ctx: hub.ctx, sw: testbed.StartSwarm(t, testbed.SwarmOptions{Hub: hub.hub})}
 	cli, err := hub.hub.PulumiCommand()
 	if err != nil {
 		t.Fatal(err)
@@ -139,12 +139,12 @@ func (l *swarmHubLife) rollingUpdate(t *testing.T) {
 	before := l.hubRef(t)
 	_, after := changePage(t, l.hub.ws, "rolled out through the Hub")
 	grants := l.pullGrants()
-	p := testsupport.StartProbe(l.swarm.nodeURLs, probeTimeout)
+	p := testbed.StartProbe(l.swarm.nodeURLs, probeTimeout)
 	r := l.hub.mustUp(t)
 	seen := p.Stop()
-	// Both images and the service updated; the preflight, both pushes, the index, the
-	// rollout gate and the smoke check replaced.
-	expectChanges(t, r, map[string]int{"update": 3, "replace": 6, "same": 2})
+	// Both images and the service updated; the push check, the preflight, both pushes, the
+	// index, the rollout wait and the smoke check replaced.
+	expectChanges(t, r, map[string]int{"update": 3, "replace": 7, "same": 2})
 	expectNoFailedRequest(t, seen, "rolling update through the Hub")
 	if r.out("imageRef") == before {
 		t.Errorf("imageRef still %s after a page change", before)
@@ -161,6 +161,6 @@ func (l *swarmHubLife) noOpUp(t *testing.T) {
 }
 
 // swarmResources is what the swarm stack with two platforms is made of: the stack, the
-// component, two images and their pushes, the index, the preflight, the service, the
-// rollout gate and the smoke check.
-const swarmResources = 11
+// component, the push check, two images and their pushes, the index, the preflight, the
+// service, the rollout wait and the smoke check.
+const swarmResources = 12

@@ -18,9 +18,9 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/engineplatform"
-	"github.com/example/custom-nginx/internal/rollout"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/subcommand"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 // standinBase is the offline nginx image scripts/standin-base.sh builds on the host engine.
@@ -34,12 +34,12 @@ const swarmPublishedPort = 8080
 // service that publishes its port in host mode: every node pulls it with the registry's
 // credentials and answers on its own address.
 func TestTwoNodeSwarm(t *testing.T) {
-	host := testsupport.RequireEngine(t)
+	host := testbed.RequireEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	img := swarmTestImage(ctx, t, host)
-	reg := testsupport.RequireRegistry(t, "swarm", "e2e-"+randomHex(t, 16))
-	s := testsupport.StartSwarm(t, testsupport.SwarmOptions{Registry: reg})
+	reg := testbed.RequireRegistry(t, "swarm", "e2e-"+randomHex(t, 16))
+	s := testbed.StartSwarm(t, testbed.SwarmOptions{Registry: reg})
 
 	checkOneManagerAllReady(ctx, t, s)
 	noDockerEnv(t)
@@ -67,20 +67,20 @@ func TestTwoNodeSwarm(t *testing.T) {
 
 // swarmTestImage is the nginx image the swarm runs: $TEST_BASE_IMAGE, else the stand-in;
 // it must be on the host engine.
-func swarmTestImage(ctx context.Context, t *testing.T, host *testsupport.Engine) string {
+func swarmTestImage(ctx context.Context, t *testing.T, host *testbed.Engine) string {
 	t.Helper()
-	img := os.Getenv(testsupport.BaseImageEnv)
+	img := os.Getenv(testbed.BaseImageEnv)
 	if img == "" {
 		img = standinBase
 	}
 	if _, err := host.ImageInspect(ctx, img); err != nil {
-		testsupport.Unavailable(t, "no image "+img+" on the host engine", "run scripts/standin-base.sh")
+		testbed.Unavailable(t, "no image "+img+" on the host engine", "run scripts/standin-base.sh")
 	}
 	return img
 }
 
 // checkOneManagerAllReady checks that the manager sees two ready nodes, one of them a manager.
-func checkOneManagerAllReady(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
+func checkOneManagerAllReady(ctx context.Context, t *testing.T, s *testbed.Swarm) {
 	t.Helper()
 	nodes, err := s.Manager.Engine.NodeList(ctx, swarm.NodeListOptions{})
 	if err != nil {
@@ -102,7 +102,7 @@ func checkOneManagerAllReady(ctx context.Context, t *testing.T, s *testsupport.S
 
 // pushFromManager gives img to the manager alone, which pushes it to reg, and returns the
 // pushed image's reference by digest: the worker has nothing but the registry to get it from.
-func pushFromManager(ctx context.Context, t *testing.T, s *testsupport.Swarm, host *testsupport.Engine, reg *testsupport.Registry, img string) string {
+func pushFromManager(ctx context.Context, t *testing.T, s *testbed.Swarm, host *testbed.Engine, reg *testbed.Registry, img string) string {
 	t.Helper()
 	mgr := s.Manager.Engine
 	if err := s.Manager.LoadImageFrom(ctx, host, img); err != nil {
@@ -123,7 +123,7 @@ func pushFromManager(ctx context.Context, t *testing.T, s *testsupport.Swarm, ho
 // createGlobalService runs image as a global service with reg's credentials, publishing
 // swarmPublishedPort in host mode, and returns its ID and a remove that the test's cleanup
 // also calls (once in all).
-func createGlobalService(ctx context.Context, t *testing.T, mgr *testsupport.Engine, reg *testsupport.Registry, image string) (id string, remove func()) {
+func createGlobalService(ctx context.Context, t *testing.T, mgr *testbed.Engine, reg *testbed.Registry, image string) (id string, remove func()) {
 	t.Helper()
 	encodedAuth, err := registry.EncodeAuthConfig(reg.Auth())
 	if err != nil {
@@ -163,15 +163,15 @@ func createGlobalService(ctx context.Context, t *testing.T, mgr *testsupport.Eng
 
 // waitTaskOnEveryNode waits, as the program's rollout check does, until the service's
 // rollout is over, and checks that a task of it then runs on every node.
-func waitTaskOnEveryNode(ctx context.Context, t *testing.T, s *testsupport.Swarm, service string) {
+func waitTaskOnEveryNode(ctx context.Context, t *testing.T, s *testbed.Swarm, service string) {
 	t.Helper()
 	began := time.Now()
-	msg, err := rollout.Wait(ctx, s.Manager.Engine, service, 2*time.Minute)
+	msg, err := subcommand.WaitRollout(ctx, s.Manager.Engine, service, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("tasks not running on both nodes after %s: %v", time.Since(began).Round(time.Second), err)
 	}
 	t.Log(msg)
-	state, err := rollout.Read(ctx, s.Manager.Engine, service)
+	state, err := subcommand.ReadRollout(ctx, s.Manager.Engine, service)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +190,11 @@ func waitTaskOnEveryNode(ctx context.Context, t *testing.T, s *testsupport.Swarm
 }
 
 // checkEveryNodeAnswers checks that each node serves nginx's page on its own address.
-func checkEveryNodeAnswers(t *testing.T, s *testsupport.Swarm) {
+func checkEveryNodeAnswers(t *testing.T, s *testbed.Swarm) {
 	t.Helper()
 	for _, n := range s.Nodes {
 		url := s.NodeURL(n, swarmPublishedPort)
-		if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+		if _, err := testbed.WaitServed(url, 30*time.Second); err != nil {
 			t.Fatalf("node %s: %v", n.Name, err)
 		}
 		resp, err := http.Get(url)
@@ -210,15 +210,15 @@ func checkEveryNodeAnswers(t *testing.T, s *testsupport.Swarm) {
 	}
 }
 
-// expectSwarmPlatform fails unless engineplatform finds, on the manager, its platform and
+// expectSwarmPlatform fails unless engine.PlatformsOf finds, on the manager, its platform and
 // the one every node of s reports (they say x86_64; the config spells linux/amd64).
-func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testsupport.Swarm) {
+func expectSwarmPlatform(ctx context.Context, t *testing.T, s *testbed.Swarm) {
 	t.Helper()
 	v, err := s.Manager.Engine.ServerVersion(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := engineplatform.Of(ctx, config.Config{Mode: config.ModeSwarm, DockerHost: s.Manager.Socket})
+	got, err := engine.PlatformsOf(ctx, config.Config{Mode: config.ModeSwarm, DockerHost: s.Manager.Socket})
 	want := platforms.Format(platforms.Normalize(platforms.Platform{OS: v.Os, Architecture: v.Arch}))
 	if err != nil || got.Engine != want || !slices.Equal(got.Nodes, []string{want}) {
 		t.Errorf("the swarm's platforms %+v (%v), want the manager's and every node's %q", got, err, want)

@@ -430,3 +430,15 @@ func ValidateBaseImage(image string) error {
 	}
 	return nil
 }
+
+// Repo is the repository's full name: registry/repository.
+func (c Config) Repo() string { return c.RegistryServer + "/" + c.Repository }
+
+// APIHost is where server's registry API answers: Docker Hub's API host for DockerHub, else
+// server itself.
+func APIHost(server string) string {
+	if server == DockerHub {
+		return DockerHubRegistry
+	}
+	return server
+}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/pulumimock"
 )
 
 // projectRoot is the project folder, whose Pulumi.yaml the CLI reads.
@@ -19,7 +19,7 @@ func TestDefaultsComeFromPulumiYAML(t *testing.T) {
 	for key, d := range declared {
 		want[key] = d.def
 	}
-	got, err := testsupport.ProjectDefaults(projectRoot)
+	got, err := pulumimock.ProjectDefaults(projectRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func merge(extra map[string]string) map[string]string {
 // in secret were set with --secret.
 func load(t *testing.T, values map[string]string, secret map[string]bool, dockerHost string) (config.Config, error) {
 	t.Helper()
-	stack := testsupport.NewStackConfig(t, projectRoot, values)
+	stack := pulumimock.NewStackConfig(t, projectRoot, values)
 	stack.Secret = secret
 	return config.Load(stack, dockerHost)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/example/custom-nginx/internal/hardened"
+	"github.com/example/custom-nginx/internal/engine"
 )
 
 // runContainer registers container mode's two containers. The port holder publishes the
@@ -16,42 +16,44 @@ import (
 // holder's network namespace, listening with SO_REUSEPORT (app/nginx.conf), so a new
 // build's nginx starts beside the old one and the old one is stopped, gracefully, only
 // once the new one is proven: the port never goes unanswered.
-func (s *Site) runContainer(c children, args Args, pushed []pulumi.Resource) (running, error) {
+func (s *Site) runContainer(r registration, args Args, pushed []pulumi.Resource) (deployed, error) {
 	cfg := args.Config
 	var err error
-	s.PortHolder, err = docker.NewContainer(c.ctx, c.named("container"), portHolderArgs(args.RunningName+PortHolderSuffix, s.ImageID, cfg.HostIP, cfg.HostPort),
-		c.parent, c.formerly, pulumi.DependsOn(pushed),
+	s.PortHolder, err = docker.NewContainer(r.ctx, r.named("port-holder"), portHolderArgs(args.NamePrefix+PortHolderSuffix, s.ImageID, cfg.HostIP, cfg.HostPort),
+		r.parent, pulumi.DependsOn(pushed),
+		// Named site-container before, and once after the component: moved, not replaced.
+		pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(r.named("container"))}, r.formerly}),
 		// Any image will do for sleep: the first build's stays.
 		pulumi.IgnoreChanges([]string{"image"}),
 		// The host port is fixed: the old holder must free it before the new one starts.
 		pulumi.DeleteBeforeReplace(true))
 	if err != nil {
-		return running{}, err
+		return deployed{}, err
 	}
 	name := pulumi.All(s.ImageID, s.PortHolder.ID()).ApplyT(func(v []any) string {
-		return NginxName(args.RunningName, v[0].(string), string(v[1].(pulumi.ID)))
+		return NginxName(args.NamePrefix, v[0].(string), string(v[1].(pulumi.ID)))
 	}).(pulumi.StringOutput)
-	s.Container, err = docker.NewContainer(c.ctx, c.named("nginx"), containerArgs(name, s.ImageID, s.PortHolder.ID()),
-		c.parent, pulumi.DependsOn(append(pushed, s.PortHolder)),
+	s.Nginx, err = docker.NewContainer(r.ctx, r.named("nginx"), nginxArgs(name, s.ImageID, s.PortHolder.ID()),
+		r.parent, pulumi.DependsOn(append(pushed, s.PortHolder)),
 		// Created before the old one is deleted. Said outright: for a resource with a name
 		// of the program's, the provider asks for delete-before-replace.
 		pulumi.DeleteBeforeReplace(false))
 	if err != nil {
-		return running{}, err
+		return deployed{}, err
 	}
 	// A new container proves itself again.
-	return running{resource: s.Container, rerun: pulumi.Array{s.Container.ID()}}, nil
+	return deployed{resource: s.Nginx, rerun: pulumi.Array{s.Nginx.ID()}}, nil
 }
 
-// PortHolderSuffix ends the port holder's name: runningName-port.
+// PortHolderSuffix ends the port holder's name: namePrefix-port.
 const PortHolderSuffix = "-port"
 
 // NginxName is unique to what the nginx container runs, so that a replacement can be
-// created while the container it replaces still runs: runningName-<12 hex digits> of
+// created while the container it replaces still runs: namePrefix-<12 hex digits> of
 // the image, the holder whose network it joins and the hardened runtime.
-func NginxName(runningName, image, holder string) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%s\n%+v", image, holder, hardened.Runtime)))
-	return runningName + "-" + hex.EncodeToString(sum[:6])
+func NginxName(namePrefix, image, holder string) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%s\n%+v", image, holder, engine.Hardened)))
+	return namePrefix + "-" + hex.EncodeToString(sum[:6])
 }
 
 // portHolderArgs publish the host port for nginx, which joins the holder's network
@@ -59,7 +61,7 @@ func NginxName(runningName, image, holder string) string {
 // (the image's would probe nginx through the shared network) and SIGKILL to stop, since
 // sleep as PID 1 ignores SIGQUIT.
 func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
-	rt := hardened.Runtime
+	rt := engine.Hardened
 	return &docker.ContainerArgs{
 		Name:    pulumi.String(name),
 		Image:   image,
@@ -95,10 +97,10 @@ func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPo
 // portHolderMemoryMB bounds the holder: sleep needs almost nothing.
 const portHolderMemoryMB = 16
 
-// containerArgs run image's nginx, hardened, in the network namespace of the port
+// nginxArgs run image's nginx, hardened, in the network namespace of the port
 // holder, which publishes its port.
-func containerArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.ContainerArgs {
-	rt := hardened.Runtime
+func nginxArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.ContainerArgs {
+	rt := engine.Hardened
 	ulimits := docker.ContainerUlimitArray{}
 	for _, u := range rt.Ulimits {
 		ulimits = append(ulimits, docker.ContainerUlimitArgs{Name: pulumi.String(u.Name), Soft: pulumi.Int(u.Soft), Hard: pulumi.Int(u.Hard)})
@@ -130,7 +132,7 @@ func containerArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *dock
 			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
 			Retries:     pulumi.Int(rt.Health.Retries),
 		},
-		// The smoke check is the readiness gate (see hardened.Runtime.Health).
+		// The smoke check is the readiness gate (see engine.Hardened.Health).
 		Wait: pulumi.Bool(false),
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/hardened"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/pulumimock"
 )
 
 func TestContainerRunsHardened(t *testing.T) {
 	c := deploy(t, pushConfig(t, nil)).rec.Named(t, "site-nginx").Inputs
-	rt := hardened.Runtime
+	rt := engine.Hardened
 	for key, want := range map[string]string{
 		"user":                rt.User,
 		"readOnly":            fmt.Sprint(rt.ReadOnlyRoot),
@@ -24,17 +24,17 @@ func TestContainerRunsHardened(t *testing.T) {
 		"destroyGraceSeconds": fmt.Sprint(rt.StopTimeout.Seconds()),
 		"wait":                "false", // the smoke check is the gate
 	} {
-		if got := testsupport.Plain(t, c, key); got != want {
+		if got := pulumimock.Plain(t, c, key); got != want {
 			t.Errorf("Container %s = %q, want %q", key, got, want)
 		}
 	}
-	if got := testsupport.Plain(t, c, `tmpfs["/tmp"]`); got != rt.Tmpfs.Options() || !strings.Contains(got, "noexec") || !strings.Contains(got, "size=") {
+	if got := pulumimock.Plain(t, c, `tmpfs["/tmp"]`); got != rt.Tmpfs.Options() || !strings.Contains(got, "noexec") || !strings.Contains(got, "size=") {
 		t.Errorf("tmpfs /tmp options %q, want %q", got, rt.Tmpfs.Options())
 	}
-	if got := strings.Join(testsupport.StringList(c["capabilities"].ObjectValue(), "drops"), ","); got != strings.Join(rt.CapDrop, ",") {
+	if got := strings.Join(pulumimock.StringList(c["capabilities"].ObjectValue(), "drops"), ","); got != strings.Join(rt.CapDrop, ",") {
 		t.Errorf("capabilities dropped: %q, want %q", got, rt.CapDrop)
 	}
-	if got := strings.Join(testsupport.StringList(c, "securityOpts"), ","); got != strings.Join(rt.SecurityOpts, ",") {
+	if got := strings.Join(pulumimock.StringList(c, "securityOpts"), ","); got != strings.Join(rt.SecurityOpts, ",") {
 		t.Errorf("securityOpts %q, want %q", got, rt.SecurityOpts)
 	}
 	limits := map[string]float64{}
@@ -46,11 +46,11 @@ func TestContainerRunsHardened(t *testing.T) {
 	}
 
 	hc := c["healthcheck"].ObjectValue()
-	if got := strings.Join(testsupport.StringList(hc, "tests"), " "); got != strings.Join(rt.Health.Test, " ") {
+	if got := strings.Join(pulumimock.StringList(hc, "tests"), " "); got != strings.Join(rt.Health.Test, " ") {
 		t.Errorf("healthcheck test %q", got)
 	}
 	for key, want := range map[string]string{"interval": "2s", "timeout": "2s", "startPeriod": "10s", "retries": "2"} {
-		if got := testsupport.Plain(t, hc, key); got != want {
+		if got := pulumimock.Plain(t, hc, key); got != want {
 			t.Errorf("healthcheck %s = %q, want %q", key, got, want)
 		}
 	}
@@ -76,12 +76,12 @@ func TestPlatformAndWhereTheSiteIs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testsupport.NewStackConfig(t, projectRoot, testsupport.With(map[string]string{config.KeyPush: "false"}, tt.values)).Load(t, tt.dockerHost)
+			cfg := pulumimock.NewStackConfig(t, projectRoot, pulumimock.With(map[string]string{config.KeyPush: "false"}, tt.values)).Load(t, tt.dockerHost)
 			d := deploy(t, cfg)
-			if got := testsupport.Plain(t, d.rec.One(t, testsupport.TypeImage).Inputs, "build.platform"); got != tt.wantPlatform {
+			if got := pulumimock.Plain(t, d.rec.One(t, pulumimock.TypeImage).Inputs, "build.platform"); got != tt.wantPlatform {
 				t.Errorf("build.platform %q, want %q", got, tt.wantPlatform)
 			}
-			port := d.rec.Named(t, "site-container").Inputs["ports"].ArrayValue()[0].ObjectValue()
+			port := d.rec.Named(t, "site-port-holder").Inputs["ports"].ArrayValue()[0].ObjectValue()
 			if got := port["ip"].StringValue(); got != tt.wantIP {
 				t.Errorf("port published on %q, want %q", got, tt.wantIP)
 			}

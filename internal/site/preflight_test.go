@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/preflight"
+	"github.com/example/custom-nginx/internal/pulumimock"
 	"github.com/example/custom-nginx/internal/site"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/subcommand"
 )
 
-// TestPreflight: each new build proves itself in the program's preflight check mode, on the
+// TestPreflight: each new build proves itself in the program's preflight subcommand, on the
 // engine the provider deploys to, before it is pushed and before the container or the
 // service is touched.
 func TestPreflight(t *testing.T) {
@@ -18,14 +18,14 @@ func TestPreflight(t *testing.T) {
 		name    string
 		cfg     config.Config
 		running string // the resource that runs the build
-		check   preflight.Check
+		check   subcommand.Preflight
 	}{
 		{"container, pushed", pushConfig(t, nil), "site-nginx",
-			preflight.Check{SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "localhost", Owner: runningName}},
-		{"container, local only, this host", testsupport.NewStackConfig(t, projectRoot, map[string]string{config.KeyPush: "false", config.KeyHostIP: "127.0.0.1"}).Load(t, ""), "site-nginx",
-			preflight.Check{SHA256: pageSHA256(t), HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Owner: runningName}},
-		{"swarm, on the manager", testsupport.NewStackConfig(t, projectRoot, testsupport.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, "ssh://deploy@manager.example.com"), "site-service",
-			preflight.Check{DockerHost: "ssh://deploy@manager.example.com", SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "manager.example.com", Owner: runningName}},
+			subcommand.Preflight{SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "localhost", Owner: namePrefix}},
+		{"container, local only, this host", pulumimock.NewStackConfig(t, projectRoot, map[string]string{config.KeyPush: "false", config.KeyHostIP: "127.0.0.1"}).Load(t, ""), "site-nginx",
+			subcommand.Preflight{SHA256: pageSHA256(t), HostIP: "127.0.0.1", SiteHost: "127.0.0.1", Owner: namePrefix}},
+		{"swarm, on the manager", pulumimock.NewStackConfig(t, projectRoot, pulumimock.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, "ssh://deploy@manager.example.com"), "site-service",
+			subcommand.Preflight{DockerHost: "ssh://deploy@manager.example.com", SHA256: pageSHA256(t), HostIP: "0.0.0.0", SiteHost: "manager.example.com", Owner: namePrefix}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := deploy(t, tt.cfg)
@@ -34,18 +34,18 @@ func TestPreflight(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.check.Image, tt.check.Timeout = testsupport.MockImageID, preflight.DefaultTimeout
-			argv := append(testsupport.StringList(check.Inputs, "interpreter"), testsupport.Plain(t, check.Inputs, "create"))
-			if want := append([]string{program, preflight.Command}, tt.check.Args()...); !slices.Equal(argv, want) {
+			tt.check.Image, tt.check.Timeout = pulumimock.MockImageID, subcommand.PreflightTimeout
+			argv := append(pulumimock.StringList(check.Inputs, "interpreter"), pulumimock.Plain(t, check.Inputs, "create"))
+			if want := append([]string{program, subcommand.PreflightName}, tt.check.Args()...); !slices.Equal(argv, want) {
 				t.Errorf("the preflight runs %q, want %q", argv, want)
 			}
-			if got := testsupport.Plain(t, check.Inputs, "triggers"); got != "["+testsupport.MockImageID+"]" {
+			if got := pulumimock.Plain(t, check.Inputs, "triggers"); got != "["+pulumimock.MockImageID+"]" {
 				t.Errorf("the preflight's triggers %s: it must run again for every new build", got)
 			}
-			if !testsupport.DependsOn(d.rec.Named(t, tt.running).Deps, "site-preflight") {
+			if !pulumimock.DependsOn(d.rec.Named(t, tt.running).Deps, "site-preflight") {
 				t.Errorf("%s must wait for the preflight", tt.running)
 			}
-			if tt.cfg.Push && !testsupport.DependsOn(d.rec.Named(t, "site-push").Deps, "site-preflight") {
+			if tt.cfg.Push && !pulumimock.DependsOn(d.rec.Named(t, "site-push").Deps, "site-preflight") {
 				t.Error("the push must wait for the preflight: a broken build never reaches the registry")
 			}
 		})

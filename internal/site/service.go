@@ -4,19 +4,13 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/hardened"
-	"github.com/example/custom-nginx/internal/rollout"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/subcommand"
 )
-
-// convergeTimeout bounds how long the provider waits for as many tasks as the service
-// wants to run; the rollout gate then waits up to rollout.DefaultTimeout more for every
-// task to run the new spec.
-const convergeTimeout = 3 * time.Minute
 
 // updateDelay is the pause between two tasks of a rolling update. Swarm moves to the next
 // task once the last one is running or has failed; without a pause it can stop the next
@@ -28,8 +22,8 @@ const updateDelay = 5 * time.Second
 const noFailedTask = "0.0"
 
 // runService registers swarm mode's service, which every node pulls by the pushed digest,
-// and the rollout gate, which returns once every task runs the new spec.
-func (s *Site) runService(c children, args Args, pushed []pulumi.Resource) (running, error) {
+// and the rollout wait, which returns once every task runs the new spec.
+func (s *Site) runService(r registration, args Args, pushed []pulumi.Resource) (deployed, error) {
 	cfg := args.Config
 	auth := &docker.ServiceAuthArgs{
 		ServerAddress: pulumi.String(cfg.RegistryServer),
@@ -40,25 +34,20 @@ func (s *Site) runService(c children, args Args, pushed []pulumi.Resource) (runn
 	// not docker.io/alice/…): given in that form, a no-op `up` sees no diff.
 	image := s.ImageRef.ApplyT(familiarName).(pulumi.StringOutput)
 	var err error
-	s.Service, err = docker.NewService(c.ctx, c.named("service"), serviceArgs(args.RunningName, image, cfg, auth),
-		c.parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
+	s.Service, err = docker.NewService(r.ctx, r.named("service"), serviceArgs(args.NamePrefix, image, cfg, auth),
+		r.parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
 	if err != nil {
-		return running{}, err
+		return deployed{}, err
 	}
 	// A rolling update keeps the service: the checks follow the image it rolled out.
 	rerun := pulumi.Array{s.Service.ID(), s.ImageRef}
-	gate := rollout.Gate{DockerHost: cfg.DockerHost, Timeout: rollout.DefaultTimeout}
-	s.Rollout, err = local.NewCommand(c.ctx, c.named("rollout"), &local.CommandArgs{
-		// This program in its rollout check mode; the provider appends create, the
-		// service's name, as the last argument.
-		Interpreter: pulumi.ToStringArray(append([]string{c.program, rollout.Command}, gate.Flags()...)),
-		Create:      s.Service.Name,
-		Triggers:    rerun,
-	}, c.parent, pulumi.DependsOn([]pulumi.Resource{s.Service}))
+	wait := subcommand.RolloutWait{DockerHost: cfg.DockerHost, Timeout: subcommand.RolloutTimeout}
+	s.RolloutWait, err = r.command("rollout", subcommand.RolloutWaitName, pulumi.ToStringArray(wait.Flags()),
+		s.Service.Name, rerun, nil, pulumi.DependsOn([]pulumi.Resource{s.Service}))
 	if err != nil {
-		return running{}, err
+		return deployed{}, err
 	}
-	return running{resource: s.Rollout, rerun: rerun}, nil
+	return deployed{resource: s.RolloutWait, rerun: rerun}, nil
 }
 
 // familiarName is ref as the engine shows it: docker.io's domain and library/ left out.
@@ -74,7 +63,7 @@ func familiarName(ref string) (string, error) {
 // swarm service with the container's hardened runtime, and rolls updates one task at a
 // time, rolling back a task that does not come up healthy.
 func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth *docker.ServiceAuthArgs) *docker.ServiceArgs {
-	rt := hardened.Runtime
+	rt := engine.Hardened
 	// Two tasks cannot bind one host port on a node: in host mode the old task stops first,
 	// and each node runs at most one task.
 	order := "start-first"
@@ -149,7 +138,8 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 			FailureAction:   pulumi.String("pause"),
 			MaxFailureRatio: pulumi.String(noFailedTask),
 		},
-		// `pulumi up` returns once every task runs the new spec.
-		ConvergeConfig: &docker.ServiceConvergeConfigArgs{Delay: pulumi.String("1s"), Timeout: pulumi.String(convergeTimeout.String())},
+		// The provider waits for as many tasks as the service wants, the rollout wait then for
+		// every task to run the new spec: one bound for both.
+		ConvergeConfig: &docker.ServiceConvergeConfigArgs{Delay: pulumi.String("1s"), Timeout: pulumi.String(subcommand.RolloutTimeout.String())},
 	}
 }

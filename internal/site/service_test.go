@@ -10,10 +10,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/hardened"
-	"github.com/example/custom-nginx/internal/rollout"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/pulumimock"
 	"github.com/example/custom-nginx/internal/site"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/subcommand"
 )
 
 var swarmValues = map[string]string{config.KeyMode: config.ModeSwarm, config.KeySiteHost: "manager.example.com"}
@@ -21,7 +21,7 @@ var swarmValues = map[string]string{config.KeyMode: config.ModeSwarm, config.Key
 // expectAt fails unless the value at path of in prints as want does.
 func expectAt(t *testing.T, in resource.PropertyMap, path string, want any) {
 	t.Helper()
-	if got := testsupport.At(t, in, path).Mappable(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := pulumimock.At(t, in, path).Mappable(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Service %s = %v, want %v", path, got, want)
 	}
 }
@@ -35,16 +35,16 @@ func TestSwarmService(t *testing.T) {
 		maxPerNode   any // nil: no limit
 	}{
 		{"replicated behind the routing mesh", swarmValues, "start-first", 2.0, nil},
-		{"host publishing, one task per node", testsupport.With(swarmValues, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), "stop-first", 3.0, 1.0},
-		{"global", testsupport.With(swarmValues, map[string]string{config.KeyServiceMode: config.ServiceGlobal, config.KeyPublishMode: config.PublishHost}), "stop-first", nil, nil},
+		{"host publishing, one task per node", pulumimock.With(swarmValues, map[string]string{config.KeyPublishMode: config.PublishHost, config.KeyReplicas: "3"}), "stop-first", 3.0, 1.0},
+		{"global", pulumimock.With(swarmValues, map[string]string{config.KeyServiceMode: config.ServiceGlobal, config.KeyPublishMode: config.PublishHost}), "stop-first", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := deploy(t, pushConfig(t, tt.values))
-			if found := d.rec.ByType(testsupport.TypeContainer); len(found) != 0 {
+			if found := d.rec.ByType(pulumimock.TypeContainer); len(found) != 0 {
 				t.Fatalf("swarm mode registered %d Containers", len(found))
 			}
-			service := d.rec.One(t, testsupport.TypeService)
+			service := d.rec.One(t, pulumimock.TypeService)
 			expectPulledByDigest(t, service)
 			expectHardenedTask(t, service.Inputs)
 			expectRollingUpdates(t, service.Inputs, tt.wantOrder)
@@ -65,18 +65,18 @@ func TestSwarmService(t *testing.T) {
 
 // expectPulledByDigest: every node runs exactly the pushed build, pulled with the
 // credentials, the password only as a secret.
-func expectPulledByDigest(t *testing.T, service testsupport.Registered) {
+func expectPulledByDigest(t *testing.T, service pulumimock.Registered) {
 	t.Helper()
 	in := service.Inputs
-	expectAt(t, in, "name", runningName)
+	expectAt(t, in, "name", namePrefix)
 	// The familiar name, as the engine reads a docker.io image back: no diff on a no-op up.
-	expectAt(t, in, "taskSpec.containerSpec.image", "alice/custom-nginx@"+testsupport.MockDigest)
-	if !testsupport.DependsOn(service.Deps, "RegistryImage") {
+	expectAt(t, in, "taskSpec.containerSpec.image", "alice/custom-nginx@"+pulumimock.MockDigest)
+	if !pulumimock.DependsOn(service.Deps, "RegistryImage") {
 		t.Errorf("the Service must depend on the push, deps %v", service.Deps)
 	}
 	expectAt(t, in, "auth.serverAddress", "docker.io")
 	expectAt(t, in, "auth.username", "alice")
-	if password := testsupport.At(t, in, "auth.password"); !password.IsSecret() || password.SecretValue().Element.StringValue() != testPassword {
+	if password := pulumimock.At(t, in, "auth.password"); !password.IsSecret() || password.SecretValue().Element.StringValue() != testPassword {
 		t.Errorf("Service auth.password must be the password, as a secret; got %v", password)
 	}
 }
@@ -84,7 +84,7 @@ func expectPulledByDigest(t *testing.T, service testsupport.Registered) {
 // expectHardenedTask: a task runs with the container's hardened runtime.
 func expectHardenedTask(t *testing.T, in resource.PropertyMap) {
 	t.Helper()
-	rt := hardened.Runtime
+	rt := engine.Hardened
 	expectAt(t, in, "taskSpec.containerSpec.user", rt.User)
 	expectAt(t, in, "taskSpec.containerSpec.readOnly", rt.ReadOnlyRoot)
 	expectAt(t, in, "taskSpec.containerSpec.mounts[0].type", "tmpfs")
@@ -103,50 +103,50 @@ func expectHardenedTask(t *testing.T, in resource.PropertyMap) {
 // expectRollingUpdates: one task at a time, rolled back when it does not come up healthy.
 func expectRollingUpdates(t *testing.T, in resource.PropertyMap, order string) {
 	t.Helper()
-	rt := hardened.Runtime
+	rt := engine.Hardened
 	for _, cfg := range []string{"updateConfig", "rollbackConfig"} {
 		expectAt(t, in, cfg+".parallelism", 1.0)
-		if delay, err := time.ParseDuration(testsupport.At(t, in, cfg+".delay").StringValue()); err != nil || delay <= 0 {
+		if delay, err := time.ParseDuration(pulumimock.At(t, in, cfg+".delay").StringValue()); err != nil || delay <= 0 {
 			t.Errorf("%s.delay %v (%v): with none Swarm can stop the next task before it sees the last one fail", cfg, delay, err)
 		}
 		expectAt(t, in, cfg+".order", order)
-		monitor, err := time.ParseDuration(testsupport.At(t, in, cfg+".monitor").StringValue())
+		monitor, err := time.ParseDuration(pulumimock.At(t, in, cfg+".monitor").StringValue())
 		if healthy := rt.Health.Interval + rt.Health.Timeout; err != nil || monitor <= healthy {
 			t.Errorf("%s.monitor %v (%v) must outlast a healthcheck's verdict (%s)", cfg, monitor, err, healthy)
 		}
 	}
 	expectAt(t, in, "updateConfig.failureAction", "rollback")
-	if !testsupport.At(t, in, "convergeConfig.timeout").IsString() {
+	if !pulumimock.At(t, in, "convergeConfig.timeout").IsString() {
 		t.Error("no convergeConfig: pulumi up would return before the tasks run")
 	}
 }
 
-// TestRolloutGate: this program in its rollout check mode, on the manager the provider
-// deploys to, after the service; the smoke check after the gate; both again for a new image.
-func TestRolloutGate(t *testing.T) {
+// TestRolloutWait: this program in its rollout subcommand, on the manager the provider
+// deploys to, after the service; the smoke check after the wait; both again for a new image.
+func TestRolloutWait(t *testing.T) {
 	for _, dockerHost := range []string{"", "ssh://deploy@manager.example.com"} {
 		t.Run("engine "+dockerHost, func(t *testing.T) {
-			cfg := testsupport.NewStackConfig(t, projectRoot, testsupport.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, dockerHost)
+			cfg := pulumimock.NewStackConfig(t, projectRoot, pulumimock.With(pushValues, swarmValues), config.KeyRegistryPassword).Load(t, dockerHost)
 			d := deploy(t, cfg)
-			gate := d.rec.Named(t, "site-rollout")
-			argv := append(testsupport.StringList(gate.Inputs, "interpreter"), testsupport.Plain(t, gate.Inputs, "create"))
+			wait := d.rec.Named(t, "site-rollout")
+			argv := append(pulumimock.StringList(wait.Inputs, "interpreter"), pulumimock.Plain(t, wait.Inputs, "create"))
 			program, err := site.ProgramPath()
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := append([]string{program, rollout.Command}, rollout.Gate{DockerHost: dockerHost, Service: runningName, Timeout: rollout.DefaultTimeout}.Args()...)
+			want := append([]string{program, subcommand.RolloutWaitName}, subcommand.RolloutWait{DockerHost: dockerHost, Service: namePrefix, Timeout: subcommand.RolloutTimeout}.Args()...)
 			if !slices.Equal(argv, want) {
-				t.Errorf("the rollout gate runs %q, want %q", argv, want)
+				t.Errorf("the rollout wait runs %q, want %q", argv, want)
 			}
-			if !testsupport.DependsOn(gate.Deps, "Service") {
-				t.Errorf("the rollout gate must run after the service, deps %v", gate.Deps)
+			if !pulumimock.DependsOn(wait.Deps, "Service") {
+				t.Errorf("the rollout wait must run after the service, deps %v", wait.Deps)
 			}
 			smokeCheck := d.rec.Named(t, "site-smoke-check")
-			if !testsupport.DependsOn(smokeCheck.Deps, "site-rollout") {
-				t.Errorf("the smoke check must run after the rollout gate, deps %v", smokeCheck.Deps)
+			if !pulumimock.DependsOn(smokeCheck.Deps, "site-rollout") {
+				t.Errorf("the smoke check must run after the rollout wait, deps %v", smokeCheck.Deps)
 			}
-			for _, cmd := range []testsupport.Registered{gate, smokeCheck} {
-				if triggers := fmt.Sprint(testsupport.At(t, cmd.Inputs, "triggers").Mappable()); !strings.Contains(triggers, testsupport.MockDigest) {
+			for _, cmd := range []pulumimock.Registered{wait, smokeCheck} {
+				if triggers := fmt.Sprint(pulumimock.At(t, cmd.Inputs, "triggers").Mappable()); !strings.Contains(triggers, pulumimock.MockDigest) {
 					t.Errorf("%s must re-run for a rolled-out image: triggers %v", cmd.Name, triggers)
 				}
 			}

@@ -3,11 +3,10 @@
 package site
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -21,35 +20,33 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
-	"github.com/example/custom-nginx/internal/engineplatform"
-	"github.com/example/custom-nginx/internal/preflight"
-	"github.com/example/custom-nginx/internal/smoke"
+	"github.com/example/custom-nginx/internal/subcommand"
 )
 
 // Type is the component's resource type.
 const Type = "customnginx:index:Site"
 
-// BaseImageArg is the Dockerfile's build arg for its FROM.
-const BaseImageArg = "BASE_IMAGE"
+// The Dockerfile's build args: BaseImageArg names its FROM; BuildPlatformArg the platform
+// its config-check stage runs on, which BuildKit sets and the classic builder must be given.
+const (
+	BaseImageArg     = "BASE_IMAGE"
+	BuildPlatformArg = "BUILDPLATFORM"
+)
 
 // PagePath is the custom page inside the build context; the smoke check proves it is served.
 const PagePath = "html/index.html"
 
 // Args are the component's inputs.
 type Args struct {
+	// Config is complete: validated, and with the engine's platforms filled in
+	// (engine.Complete). New asks nothing of the engine or the registry.
 	Config config.Config
 	// AppDir is the build context with the Dockerfile, relative to the project so that
 	// the Image's inputs are the same on every machine and a no-op `up` does not rebuild.
 	AppDir string
-	// RunningName names the container, or the service in swarm mode: one per stack, since
-	// the host port is fixed.
-	RunningName string
-	// PushCheck asks the registry whether Config's credentials may push to its repository
-	// (pushcheck.Check); New calls it on `up` when pushing, before it registers anything.
-	PushCheck func(ctx context.Context, cfg config.Config) error
-	// EnginePlatform asks the engine Config deploys to for its platforms
-	// (engineplatform.Of); New calls it when Config's platform is empty.
-	EnginePlatform func(ctx context.Context, cfg config.Config) (engineplatform.Platforms, error)
+	// NamePrefix begins the names of the engine objects, one set per stack, since the host
+	// port is fixed: the containers, or the service in swarm mode.
+	NamePrefix string
 }
 
 // Site builds, pushes, runs and proves the site. Its children are fields, nil when the
@@ -57,46 +54,56 @@ type Args struct {
 type Site struct {
 	pulumi.ResourceState
 
-	Image      *docker.Image
-	Preflight  *local.Command        // proves a new build in a throwaway container
-	Push       *docker.RegistryImage // when pushing
-	PortHolder *docker.Container     // container mode: publishes the host port for nginx
-	Container  *docker.Container     // container mode: nginx, in PortHolder's network
-	Service    *docker.Service       // swarm mode
-	Rollout    *local.Command        // swarm mode: waits until every task runs the new spec
-	SmokeCheck *local.Command
-	Variants   []Variant      // with platforms: the builds for the platforms other than the engine's
+	Builds     []Build        // one per platform, the engine's first
+	Preflight  *local.Command // proves a new build in a throwaway container
+	PushCheck  *local.Command // when pushing: asks the registry before the first push
 	Index      *local.Command // with platforms: writes the index under imageTag
+	PortHolder *docker.Container
+	Nginx      *docker.Container // container mode: in PortHolder's network
+	Service    *docker.Service   // swarm mode
+	// RolloutWait, in swarm mode, waits until every task runs the new spec.
+	RolloutWait *local.Command
+	SmokeCheck  *local.Command
 
-	ImageID  pulumi.StringOutput // the build the site runs
-	ImageRef pulumi.StringOutput // registry/repository@digest when pushed, else ImageID
+	ImageID  pulumi.StringOutput // the engine's build: what a container runs
+	ImageRef pulumi.StringOutput // registry/repository@digest when pushed (the index's with platforms), else ImageID
 	RepoURL  pulumi.StringOutput // where a person finds the pushed repository
 	// PlatformRefs, with platforms, is each platform's registry/repository@digest.
 	PlatformRefs pulumi.StringMapOutput
 	URL          pulumi.StringOutput // where the smoke check found the page
 }
 
-// children registers the component's children, each named by its role and parented to it.
-type children struct {
-	ctx     *pulumi.Context
-	name    string
-	program string // this program's binary, which the checks run in a check mode
-	parent  pulumi.ResourceOption
-	// Children were once all named after the component: the alias moves an existing
-	// stack's image, push and container to their role names without replacing them.
-	formerly pulumi.ResourceOption
+// Build is one platform's image and, when pushing, its push.
+type Build struct {
+	Platform string // "" for the provider's default, in a preview without an engine
+	Image    *docker.Image
+	Push     *docker.RegistryImage
 }
 
-func (c children) named(role string) string { return c.name + "-" + role }
+// registration is what every child is registered with: the context, the component's name
+// that begins the children's, the program's binary that the commands run, the parent.
+type registration struct {
+	ctx     *pulumi.Context
+	name    string
+	program string
+	parent  pulumi.ResourceOption
+	// Children were once all named after the component: the alias moves an existing
+	// stack's image, push and port holder to their role names without replacing them.
+	formerly pulumi.Alias
+}
 
-// running is what serves the site, and what makes the smoke check prove it again.
-type running struct {
+func (r registration) named(role string) string { return r.name + "-" + role }
+
+// deployed is what the smoke check follows: the resource it waits on, and what makes it
+// prove the site again.
+type deployed struct {
 	resource pulumi.Resource
 	rerun    pulumi.Array
 }
 
-// New registers the component and its children: the image, its preflight, the push (when
-// pushing), the container or the swarm service with its rollout gate, and the smoke check.
+// New registers the component and its children: when pushing, the push check; an image per
+// platform and its preflight; when pushing, the pushes and the index; the containers or the swarm
+// service with its rollout wait; and the smoke check.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	pageSHA256, err := PageSHA256(args.AppDir)
 	if err != nil {
@@ -106,42 +113,37 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	// A refused push fails `up` here, with nothing built, pushed or replaced. A preview
-	// stays offline: it builds and pushes nothing either.
-	if args.Config.Push && !ctx.DryRun() {
-		if err := args.PushCheck(ctx.Context(), args.Config); err != nil {
-			return nil, err
-		}
-	}
-	if args.Config, err = enginePlatform(ctx, args); err != nil {
-		return nil, err
-	}
 	s := &Site{}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
 		return nil, err
 	}
-	c := children{ctx: ctx, name: name, program: program, parent: pulumi.Parent(s),
-		formerly: pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(name)}})}
-
-	if err := s.build(c, args); err != nil {
+	r := registration{ctx: ctx, name: name, program: program, parent: pulumi.Parent(s),
+		formerly: pulumi.Alias{Name: pulumi.String(name)}}
+	if args.Config.Push {
+		if err := s.pushCheck(r, args); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.build(r, args); err != nil {
 		return nil, err
 	}
-	if err := s.preflight(c, args, pageSHA256); err != nil {
+	if err := s.preflight(r, args, pageSHA256); err != nil {
 		return nil, err
 	}
-	pushed, err := s.push(c, args.Config)
+	proven, err := s.publish(r, args.Config)
 	if err != nil {
 		return nil, err
 	}
+	s.ImageRef = s.imageRef(args.Config)
 	run := s.runContainer
 	if args.Config.Mode == config.ModeSwarm {
 		run = s.runService
 	}
-	serving, err := run(c, args, pushed)
+	serving, err := run(r, args, proven)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.check(c, args, pageSHA256, serving); err != nil {
+	if err := s.check(r, args.Config, pageSHA256, serving); err != nil {
 		return nil, err
 	}
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": s.URL, "imageRef": s.ImageRef}); err != nil {
@@ -150,52 +152,47 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return s, nil
 }
 
-// enginePlatform is args.Config with an empty platform set to the engine's, asked through
-// args.EnginePlatform; in a swarm whose nodes run several platforms, with platforms set to
-// them all when it is empty. A preview never fails for an engine out of reach: it goes on
-// with the provider's default, and says so.
-func enginePlatform(ctx *pulumi.Context, args Args) (config.Config, error) {
-	cfg := args.Config
-	if cfg.Platform != "" {
-		return cfg, nil
-	}
-	found, err := args.EnginePlatform(ctx.Context(), cfg)
-	var unreachable *engineplatform.UnreachableError
-	switch {
-	case err == nil:
-		cfg.Platform = found.Engine
-	case ctx.DryRun() && errors.As(err, &unreachable):
-		_ = ctx.Log.Warn(fmt.Sprintf("%v: the preview shows a build for the provider's default platform, `up` builds for the engine's", err), nil)
-		if len(cfg.Platforms) > 0 {
-			cfg.Platform = cfg.Platforms[0]
+// build registers an image of args.AppDir for each platform, the engine's first, each built
+// and kept on the engine. No RUN in the final stage: none needs emulation.
+func (s *Site) build(r registration, args Args) error {
+	for _, p := range platforms(args.Config) {
+		role, opts := "image", []pulumi.ResourceOption{r.parent}
+		if s.PushCheck != nil {
+			opts = append(opts, pulumi.DependsOn([]pulumi.Resource{s.PushCheck}))
 		}
-		return cfg, nil
-	default:
-		return cfg, err
-	}
-	if len(cfg.Platforms) == 0 && len(found.Nodes) > 1 {
-		cfg.Platforms = found.Nodes
-	}
-	return cfg, platformsListed(cfg, found)
-}
-
-// build registers the image of args.AppDir for the engine's platform, built and kept on
-// the engine, and with platforms one for each other platform (buildVariants).
-func (s *Site) build(c children, args Args) error {
-	var err error
-	s.Image, err = docker.NewImage(c.ctx, c.named("image"), imageArgs(args, args.Config.Platform), c.parent, c.formerly)
-	if err != nil {
-		return err
+		if p != args.Config.Platform {
+			role += "-" + platformSlug(p)
+		} else {
+			opts = append(opts, pulumi.Aliases([]pulumi.Alias{r.formerly}))
+		}
+		img, err := docker.NewImage(r.ctx, r.named(role), imageArgs(args, p), opts...)
+		if err != nil {
+			return err
+		}
+		s.Builds = append(s.Builds, Build{Platform: p, Image: img})
 	}
 	// With skipPush, repoDigest is the local image ID: it changes with every new build, and
 	// it is what the engine reports back for a container, so a no-op `up` shows no diff.
-	s.ImageID = s.Image.RepoDigest
-	s.ImageRef = s.ImageID
-	return s.buildVariants(c, args)
+	s.ImageID = s.Builds[0].Image.RepoDigest
+	return nil
 }
 
-// imageArgs build args.AppDir for platform ("" for the provider's default, in a preview
-// without an engine), tagged localImageName.
+// platforms are the platforms cfg builds for, the engine's first.
+func platforms(cfg config.Config) []string {
+	list := []string{cfg.Platform}
+	for _, p := range cfg.Platforms {
+		if p != cfg.Platform {
+			list = append(list, p)
+		}
+	}
+	return list
+}
+
+// platformSlug is platform in a name or a tag: linux/arm64/v8 → linux-arm64-v8.
+func platformSlug(platform string) string { return strings.ReplaceAll(platform, "/", "-") }
+
+// imageArgs build args.AppDir for platform ("" for the provider's default), tagged
+// localImageName.
 func imageArgs(args Args, platform string) *docker.ImageArgs {
 	cfg := args.Config
 	buildArgs := pulumi.StringMap{}
@@ -220,76 +217,45 @@ func imageArgs(args Args, platform string) *docker.ImageArgs {
 	}
 }
 
+// command registers a command resource that runs this program's binary as the subcommand
+// name. The command provider appends create to the interpreter's argv as its last argument:
+// create is the subcommand's one argument, after flags, with no shell in between, so the
+// same argv runs on Linux, macOS and Windows.
+func (r registration) command(role, name string, flags pulumi.StringArrayInput, create pulumi.StringInput,
+	triggers pulumi.Array, env pulumi.StringMap, opts ...pulumi.ResourceOption) (*local.Command, error) {
+	argv := flags.ToStringArrayOutput().ApplyT(func(f []string) []string {
+		return append([]string{r.program, name}, f...)
+	}).(pulumi.StringArrayOutput)
+	return local.NewCommand(r.ctx, r.named(role), &local.CommandArgs{
+		Interpreter: argv,
+		Create:      create,
+		Triggers:    triggers,
+		Environment: env,
+	}, append([]pulumi.ResourceOption{r.parent}, opts...)...)
+}
+
 // preflight registers the check that proves each new build in a throwaway container on
 // the same engine, before it is pushed or run: a broken build fails `up` with the site
 // untouched.
-func (s *Site) preflight(c children, args Args, pageSHA256 string) error {
+func (s *Site) preflight(r registration, args Args, pageSHA256 string) error {
 	cfg := args.Config
-	check := preflight.Check{DockerHost: cfg.DockerHost, SHA256: pageSHA256, HostIP: cfg.HostIP,
-		SiteHost: cfg.SiteHost, Timeout: preflight.DefaultTimeout, Owner: args.RunningName}
+	check := subcommand.Preflight{DockerHost: cfg.DockerHost, SHA256: pageSHA256, HostIP: cfg.HostIP,
+		SiteHost: cfg.SiteHost, Timeout: subcommand.PreflightTimeout, Owner: args.NamePrefix}
 	var err error
-	s.Preflight, err = local.NewCommand(c.ctx, c.named("preflight"), &local.CommandArgs{
-		// The provider appends create, the image ID, as the last argument.
-		Interpreter: pulumi.ToStringArray(append([]string{c.program, preflight.Command}, check.Flags()...)),
-		Create:      s.ImageID,
-		Triggers:    pulumi.Array{s.ImageID},
-	}, c.parent)
+	s.Preflight, err = r.command("preflight", subcommand.PreflightName, pulumi.ToStringArray(check.Flags()),
+		s.ImageID, pulumi.Array{s.ImageID}, nil)
 	return err
 }
 
-// push registers the push of the image when the config pushes, and returns what must
-// succeed before anything runs the image: the preflight, and the push.
-func (s *Site) push(c children, cfg config.Config) ([]pulumi.Resource, error) {
-	proven := []pulumi.Resource{s.Preflight}
-	if !cfg.Push {
-		return proven, nil
-	}
-	var err error
-	s.Push, err = docker.NewRegistryImage(c.ctx, c.named("push"), pushArgs(cfg, s.Image), c.parent, c.formerly,
-		pulumi.DependsOn(proven), pulumi.AdditionalSecretOutputs([]string{"authConfig"}))
-	if err != nil {
-		return nil, err
-	}
-	s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
-	s.ImageRef = pulumi.Sprintf("%s/%s@%s", cfg.RegistryServer, cfg.Repository, s.Push.Sha256Digest)
-	proven = append(proven, s.Push) // never run what failed to push
-	if len(s.Variants) == 0 {
-		return proven, nil
-	}
-	return s.publishIndex(c, cfg, proven)
-}
-
-// pushArgs push image to the registry with the config's credentials.
-func pushArgs(cfg config.Config, image *docker.Image) *docker.RegistryImageArgs {
-	return &docker.RegistryImageArgs{
-		Name: image.ImageName,
-		// Docker Hub refuses the registry DELETE API: destroy leaves the tag in place.
-		KeepRemotely: pulumi.Bool(true),
-		// Push again exactly when the build changed.
-		Triggers: pulumi.StringMap{"imageId": image.RepoDigest},
-		AuthConfig: &docker.RegistryImageAuthConfigArgs{
-			Address:  pulumi.String(authAddress(cfg.RegistryServer)),
-			Username: pulumi.String(cfg.RegistryUsername),
-			Password: secret(cfg.RegistryPassword),
-		},
-	}
-}
-
-// check registers the smoke check: this program in its check mode proves that the site's
-// URL serves the custom page, byte for byte, once serving is up.
-func (s *Site) check(c children, args Args, pageSHA256 string, serving running) error {
-	cfg := args.Config
+// check registers the smoke check: it proves that the site's URL serves the custom page,
+// byte for byte, once what serves it is deployed.
+func (s *Site) check(r registration, cfg config.Config, pageSHA256 string, serving deployed) error {
 	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
-	check := smoke.Check{URL: url, SHA256: pageSHA256, Attempts: smoke.DefaultAttempts,
-		Interval: smoke.DefaultInterval, RequestTimeout: smoke.DefaultRequestTimeout}
+	check := subcommand.SmokeCheck{URL: url, SHA256: pageSHA256, Attempts: subcommand.SmokeCheckAttempts,
+		Interval: subcommand.SmokeCheckInterval, RequestTimeout: subcommand.SmokeCheckRequestTimeout}
 	var err error
-	s.SmokeCheck, err = local.NewCommand(c.ctx, c.named("smoke-check"), &local.CommandArgs{
-		// No shell in between, so the same argv runs on Linux, macOS and Windows. The
-		// provider appends create, the URL, as the last argument.
-		Interpreter: pulumi.ToStringArray(append([]string{c.program, smoke.Command}, check.Flags()...)),
-		Create:      pulumi.String(check.URL),
-		Triggers:    serving.rerun,
-	}, c.parent, pulumi.DependsOn([]pulumi.Resource{serving.resource}))
+	s.SmokeCheck, err = r.command("smoke-check", subcommand.SmokeCheckName, pulumi.ToStringArray(check.Flags()),
+		pulumi.String(check.URL), serving.rerun, nil, pulumi.DependsOn([]pulumi.Resource{serving.resource}))
 	if err != nil {
 		return err
 	}
@@ -313,14 +279,14 @@ func localImageName(cfg config.Config, platform string) string {
 	if !cfg.Push {
 		return cfg.Repository + ":" + tag
 	}
-	return cfg.RegistryServer + "/" + cfg.Repository + ":" + tag
+	return cfg.Repo() + ":" + tag
 }
 
-// authAddress is where the provider logs in: Docker Hub's registry API host, or the
-// registry itself, over plain HTTP for loopback registries as Docker assumes.
+// authAddress is where the provider logs in: the registry's API host, over plain HTTP for
+// loopback registries as Docker assumes.
 func authAddress(server string) string {
 	if server == config.DockerHub {
-		return config.DockerHubRegistry
+		return config.APIHost(server)
 	}
 	host := server
 	if i := strings.LastIndex(server, ":"); i > strings.LastIndex(server, "]") {
@@ -338,7 +304,27 @@ func repoURL(cfg config.Config) string {
 	if cfg.RegistryServer == config.DockerHub {
 		return "https://hub.docker.com/r/" + cfg.Repository
 	}
-	return cfg.RegistryServer + "/" + cfg.Repository
+	return cfg.Repo()
+}
+
+// dirSHA256 is the SHA-256 of every file under dir, by path and content, lowercase hex: it
+// changes with whatever a build of dir can see.
+func dirSHA256(dir string) (string, error) {
+	sum := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		fmt.Fprintf(sum, "%s\x00%d\x00", filepath.ToSlash(rel), len(content))
+		sum.Write(content)
+		return nil
+	})
+	return hex.EncodeToString(sum.Sum(nil)), err
 }
 
 // PageSHA256 is the SHA-256 of the custom page in appDir, lowercase hex: what the checks
