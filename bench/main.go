@@ -1,7 +1,10 @@
 // Command bench measures the image and the program: bytes the project adds to the base,
 // container start to first page and to healthy, page throughput against the stock base,
-// the Go builds behind every `pulumi up`, and the `pulumi up` runs themselves. It prints a Markdown table and writes it to
-// bench/results/ so that runs can be compared. Run it with `make bench`.
+// the Go builds behind every `pulumi up`, the program's question to the engine, and the
+// `pulumi up` runs themselves: where their time goes, the docker CLI's floor for the same
+// job, visitors under load through an up, and the running site's idle cost. It prints a
+// Markdown table and writes it to docs/benchmarks.md, the one place figures live. Run it
+// with `make bench`.
 package main
 
 import (
@@ -15,10 +18,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,28 +27,39 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/example/custom-nginx/internal/hardened"
-	"github.com/example/custom-nginx/internal/testsupport"
+	"github.com/example/custom-nginx/internal/engine"
+	"github.com/example/custom-nginx/internal/testbed"
 )
 
 func main() {
-	starts := flag.Int("starts", 20, "container starts to time")
-	conns := flag.Int("connections", 50, "wrk connections")
-	duration := flag.Duration("duration", 15*time.Second, "wrk duration per image")
-	skipCold := flag.Bool("skip-cold-build", false, "skip the cold (empty GOCACHE) go build")
-	noops := flag.Int("noops", 5, "no-op `pulumi up` runs to time")
+	var o options
+	flag.IntVar(&o.starts, "starts", 20, "container starts to time")
+	flag.IntVar(&o.conns, "connections", 50, "wrk connections")
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "wrk duration per image")
+	flag.BoolVar(&o.skipCold, "skip-cold-build", false, "skip the cold (empty GOCACHE) go build")
+	flag.IntVar(&o.noops, "noops", 5, "no-op `pulumi up` runs to time")
+	flag.DurationVar(&o.wrkDuringUp, "wrk-during-up", 30*time.Second, "wrk duration around a no-op up and around a page change; it has to outlast the up")
+	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long the machine's idle CPU is measured, with the site running and with it stopped")
 	flag.Parse()
-	if err := checkedRun(*starts, *conns, *duration, *skipCold, *noops); err != nil {
+	if err := checkedRun(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
+// options are the bench's flags.
+type options struct {
+	starts, conns, noops  int
+	duration, wrkDuringUp time.Duration
+	idle                  time.Duration
+	skipCold              bool
+}
+
 // checkedRun runs the benchmark on the engine DOCKER_HOST names, then fails if the engine
 // holds anything (an image, container, network or namespace) it did not hold before.
-func checkedRun(starts, conns int, duration time.Duration, skipCold bool, noops int) error {
+func checkedRun(o options) error {
 	ctx := context.Background()
-	e, err := testsupport.ConnectEngine(ctx)
+	e, err := testbed.ConnectEngine(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,7 +68,7 @@ func checkedRun(starts, conns int, duration time.Duration, skipCold bool, noops 
 	if err != nil {
 		return err
 	}
-	err = run(ctx, e, starts, conns, duration, skipCold, noops)
+	err = run(ctx, e, o)
 	left, leftErr := e.WaitLeftovers(ctx, before, 15*time.Second)
 	if len(left) > 0 {
 		leftErr = fmt.Errorf("left on the engine, not there before the benchmark:\n  %s", strings.Join(left, "\n  "))
@@ -80,8 +92,8 @@ func (t *table) markdown() string {
 	return b.String()
 }
 
-func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration time.Duration, skipCold bool, noops int) error {
-	base, err := testsupport.BaseImage("app")
+func run(ctx context.Context, e *testbed.Engine, o options) error {
+	base, err := testbed.BaseImage("app")
 	if err != nil {
 		return err
 	}
@@ -89,8 +101,8 @@ func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration
 
 	tag := fmt.Sprintf("custom-nginx-bench/app:%d", os.Getpid())
 	defer e.RemoveImage(tag)
-	if _, err := e.BuildApp(ctx, testsupport.AppBuild{Dir: "app", Tag: tag, Base: base}); err != nil {
-		return fmt.Errorf("%w (set %s to a local base, e.g. $(make standin))", err, testsupport.BaseImageEnv)
+	if _, err := e.BuildApp(ctx, testbed.AppBuild{Dir: "app", Tag: tag, Base: base}); err != nil {
+		return fmt.Errorf("%w (set %s to a local base, e.g. $(make standin))", err, testbed.BaseImageEnv)
 	}
 
 	// 1. Size.
@@ -103,15 +115,15 @@ func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration
 
 	// 2. Start to first 200 and to healthy, hardened settings.
 	var served, healthy []time.Duration
-	for i := 0; i < starts; i++ {
+	for i := 0; i < o.starts; i++ {
 		s, h, err := timeStart(ctx, e, tag)
 		if err != nil {
 			return err
 		}
 		served, healthy = append(served, s), append(healthy, h)
 	}
-	t.add("container start → first HTTP 200 of the page", stats(served), fmt.Sprintf("%d starts, hardened runtime, create+start+serve", starts))
-	t.add("container start → healthy", stats(healthy), fmt.Sprintf("healthcheck interval %s", hardened.Runtime.Health.Interval))
+	t.add("container start → first HTTP 200 of the page", stats(served), fmt.Sprintf("%d starts, hardened runtime, create+start+serve", o.starts))
+	t.add("container start → healthy", stats(healthy), fmt.Sprintf("healthcheck interval %s", engine.Hardened.Health.Interval))
 
 	// 3. Throughput: the project's image against the stock base serving the same page.
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -122,50 +134,54 @@ func run(ctx context.Context, e *testsupport.Engine, starts, conns int, duration
 		if err := buildStock(ctx, e, base, stockTag); err != nil {
 			return err
 		}
-		ours, err := throughput(ctx, e, tag, true, conns, duration)
+		ours, err := throughput(ctx, e, tag, true, o.conns, o.duration)
 		if err != nil {
 			return err
 		}
-		stock, err := throughput(ctx, e, stockTag, false, conns, duration)
+		stock, err := throughput(ctx, e, stockTag, false, o.conns, o.duration)
 		if err != nil {
 			return err
 		}
-		note := fmt.Sprintf("wrk -c%d -d%s -t2 through the published port, same page", conns, duration)
+		note := fmt.Sprintf("wrk -c%d -d%s -t2 through the published port, same page", o.conns, o.duration)
 		t.add("page requests/s, project image (hardened)", ours.String(), note)
 		t.add("page requests/s, stock base config", stock.String(), note)
 		t.add("project ÷ stock", fmt.Sprintf("%.2f", ours.rps/stock.rps), "≥ 1 means at least as fast")
 	}
 
 	// 4. Go builds of the Pulumi program.
-	if err := goBuilds(&t, skipCold); err != nil {
+	if err := goBuilds(&t, o.skipCold); err != nil {
 		return err
 	}
 
-	// 5. Pulumi runs.
+	// 5. The program's question to the engine, straight and through a TCP relay.
+	if err := platformQueries(ctx, &t, e); err != nil {
+		return err
+	}
+
+	// 6. Pulumi runs, where their time goes, the docker CLI's floor, load and idle cost.
 	if _, err := exec.LookPath("pulumi"); err != nil {
 		t.add("pulumi up / no-op up / page change / destroy", "skipped", `no Pulumi CLI on PATH (the official installer, or offline: eval "$(bash ../shared/pulumi/install)")`)
-	} else if err := pulumiRuns(&t, e, base, noops); err != nil {
+	} else if err := pulumiRuns(&t, e, base, o); err != nil {
 		return err
 	}
 
 	host, _ := os.Hostname()
-	report := fmt.Sprintf("Machine: %s, %d cores, %s/%s, %s; base %s; %s\n\n%s",
+	report := fmt.Sprintf("# Benchmarks\n\nWritten by `make bench`; every figure of the project is here, and only here. Machine: %s, %d cores, %s/%s, %s; base %s; %s.\n\n%s",
 		host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), base, time.Now().UTC().Format(time.RFC3339), t.markdown())
 	fmt.Println(report)
-	if err := os.MkdirAll("bench/results", 0o755); err != nil {
+	if err := os.WriteFile(reportPath, []byte(report), 0o644); err != nil {
 		return err
 	}
-	path := filepath.Join("bench/results", time.Now().UTC().Format("20060102T150405Z")+".md")
-	if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintln(os.Stderr, "written to", path)
+	fmt.Fprintln(os.Stderr, "written to", reportPath)
 	return nil
 }
 
+// reportPath is where the figures live, from the project folder: the README links to it.
+const reportPath = "docs/benchmarks.md"
+
 // timeStart starts a hardened container and times the first 200 and healthy from the start call.
-func timeStart(ctx context.Context, e *testsupport.Engine, img string) (served, healthy time.Duration, err error) {
-	cfg, hostCfg := testsupport.HardenedContainer(img)
+func timeStart(ctx context.Context, e *testbed.Engine, img string) (served, healthy time.Duration, err error) {
+	cfg, hostCfg := testbed.HardenedContainer(img)
 	begin := time.Now()
 	id, url, err := e.Start(ctx, cfg, hostCfg)
 	if id != "" {
@@ -174,7 +190,7 @@ func timeStart(ctx context.Context, e *testsupport.Engine, img string) (served, 
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+	if _, err := testbed.WaitServed(url, 30*time.Second); err != nil {
 		return 0, 0, err
 	}
 	served = time.Since(begin)
@@ -184,18 +200,21 @@ func timeStart(ctx context.Context, e *testsupport.Engine, img string) (served, 
 	return served, time.Since(begin), nil
 }
 
-func stats(ds []time.Duration) string {
+func stats(ds []time.Duration) string { return statsRounded(ds, time.Millisecond) }
+
+// statsRounded is the median and the maximum of ds, rounded to unit.
+func statsRounded(ds []time.Duration, unit time.Duration) string {
 	sorted := slices.Clone(ds)
 	slices.Sort(sorted)
 	median := sorted[len(sorted)/2]
 	if len(sorted)%2 == 0 {
 		median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 	}
-	return fmt.Sprintf("median %s, max %s", median.Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond))
+	return fmt.Sprintf("median %s, max %s", median.Round(unit), sorted[len(sorted)-1].Round(unit))
 }
 
 // buildStock builds the base with only the page replaced: the stock config serving our page.
-func buildStock(ctx context.Context, e *testsupport.Engine, base, tag string) error {
+func buildStock(ctx context.Context, e *testbed.Engine, base, tag string) error {
 	page, err := os.ReadFile("app/html/index.html")
 	if err != nil {
 		return err
@@ -221,17 +240,11 @@ type load struct {
 
 func (l load) String() string { return fmt.Sprintf("%.0f (errors %d)", l.rps, l.errors) }
 
-var (
-	rpsLine    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	non2xxLine = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
-	socketLine = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
-)
-
-func throughput(ctx context.Context, e *testsupport.Engine, img string, hardened bool, conns int, d time.Duration) (load, error) {
+func throughput(ctx context.Context, e *testbed.Engine, img string, hardened bool, conns int, d time.Duration) (load, error) {
 	var cfg *container.Config
 	var hostCfg *container.HostConfig
 	if hardened {
-		cfg, hostCfg = testsupport.HardenedContainer(img)
+		cfg, hostCfg = testbed.HardenedContainer(img)
 	} else {
 		port := nat.Port("80/tcp")
 		cfg = &container.Config{Image: img, ExposedPorts: nat.PortSet{port: {}}}
@@ -244,30 +257,18 @@ func throughput(ctx context.Context, e *testsupport.Engine, img string, hardened
 	if err != nil {
 		return load{}, err
 	}
-	if _, err := testsupport.WaitServed(url, 30*time.Second); err != nil {
+	if _, err := testbed.WaitServed(url, 30*time.Second); err != nil {
 		return load{}, err
 	}
-	out, err := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", conns), "-d"+d.String(), url).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", conns), wrkDuration(d), url).CombinedOutput()
 	if err != nil {
 		return load{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	m := rpsLine.FindSubmatch(out)
-	if m == nil {
-		return load{}, fmt.Errorf("wrk printed no Requests/sec:\n%s", out)
+	w, err := parseWrk(out)
+	if err != nil {
+		return load{}, err
 	}
-	var l load
-	l.rps, _ = strconv.ParseFloat(string(m[1]), 64)
-	if m := non2xxLine.FindSubmatch(out); m != nil {
-		n, _ := strconv.Atoi(string(m[1]))
-		l.errors += n
-	}
-	if m := socketLine.FindSubmatch(out); m != nil {
-		for _, g := range m[1:] {
-			n, _ := strconv.Atoi(string(g))
-			l.errors += n
-		}
-	}
-	return l, nil
+	return load{rps: w.rps, errors: w.errors()}, nil
 }
 
 // goBuilds times the builds the Go language host does on `pulumi up`: into a fresh temp

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -58,8 +59,7 @@ func NginxName(namePrefix, image, holder string) string {
 
 // portHolderArgs publish the host port for nginx, which joins the holder's network
 // namespace. The holder runs sleep from image, hardened as nginx is, with no healthcheck
-// (the image's would probe nginx through the shared network) and SIGKILL to stop, since
-// sleep as PID 1 ignores SIGQUIT.
+// (portHolderHealth) and SIGKILL to stop, since sleep as PID 1 ignores SIGQUIT.
 func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
 	rt := engine.Hardened
 	return &docker.ContainerArgs{
@@ -82,15 +82,25 @@ func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPo
 		StopSignal:   pulumi.String("SIGKILL"),
 		LogDriver:    pulumi.String(rt.LogDriver),
 		LogOpts:      pulumi.ToStringMap(rt.LogOpts),
-		// NONE turns the image's healthcheck off; the engine keeps the image's timings beside
-		// it, and given them the provider reads back no diff on a no-op `up`.
-		Healthcheck: &docker.ContainerHealthcheckArgs{
-			Tests:       pulumi.ToStringArray([]string{"NONE"}),
-			Interval:    pulumi.String(rt.Health.Interval.String()),
-			Timeout:     pulumi.String(rt.Health.Timeout.String()),
-			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
-			Retries:     pulumi.Int(rt.Health.Retries),
-		},
+		Healthcheck:  healthcheckArgs(portHolderHealth),
+	}
+}
+
+// portHolderHealth turns the image's healthcheck off: it would probe nginx through the
+// shared network. The engine fills a timing left zero from the image and reads it back, so
+// the holder is given timings of its own: a new image's then shows no diff. They are the
+// ones every holder has had, so no existing holder is replaced.
+var portHolderHealth = engine.HealthSpec{Test: []string{"NONE"}, Interval: 2 * time.Second, Timeout: 2 * time.Second,
+	StartPeriod: 10 * time.Second, Retries: 2}
+
+// healthcheckArgs are h as a container's healthcheck input.
+func healthcheckArgs(h engine.HealthSpec) *docker.ContainerHealthcheckArgs {
+	return &docker.ContainerHealthcheckArgs{
+		Tests:       pulumi.ToStringArray(h.Test),
+		Interval:    pulumi.String(h.Interval.String()),
+		Timeout:     pulumi.String(h.Timeout.String()),
+		StartPeriod: pulumi.String(h.StartPeriod.String()),
+		Retries:     pulumi.Int(h.Retries),
 	}
 }
 
@@ -125,13 +135,7 @@ func nginxArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.C
 		DestroyGraceSeconds: pulumi.Int(int(rt.StopTimeout.Seconds())),
 		LogDriver:           pulumi.String(rt.LogDriver),
 		LogOpts:             pulumi.ToStringMap(rt.LogOpts),
-		Healthcheck: &docker.ContainerHealthcheckArgs{
-			Tests:       pulumi.ToStringArray(rt.Health.Test),
-			Interval:    pulumi.String(rt.Health.Interval.String()),
-			Timeout:     pulumi.String(rt.Health.Timeout.String()),
-			StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
-			Retries:     pulumi.Int(rt.Health.Retries),
-		},
+		Healthcheck:         healthcheckArgs(rt.Health),
 		// The smoke check is the readiness gate (see engine.Hardened.Health).
 		Wait: pulumi.Bool(false),
 	}

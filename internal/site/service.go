@@ -12,6 +12,11 @@ import (
 	"github.com/example/custom-nginx/internal/subcommand"
 )
 
+// rolloutHealthInterval paces a task's healthcheck: Swarm acts on it, counting a task as
+// updated once healthy and rolling a bad one back, so it runs far more often than the
+// image's.
+const rolloutHealthInterval = 2 * time.Second
+
 // updateDelay is the pause between two tasks of a rolling update. Swarm moves to the next
 // task once the last one is running or has failed; without a pause it can stop the next
 // node's good task before it acts on the failure, and both nodes are down at once.
@@ -79,7 +84,8 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 	}
 	// A task counts as updated once it is healthy; watch it for longer than a failing
 	// healthcheck takes to call it unhealthy, so a bad build is caught and rolled back.
-	monitor := (rt.Health.Interval*time.Duration(rt.Health.Retries+1) + rt.Health.Timeout).String()
+	health := rt.Health.Every(rolloutHealthInterval)
+	monitor := (health.Interval*time.Duration(health.Retries+1) + health.Timeout).String()
 	return &docker.ServiceArgs{
 		Name: pulumi.String(name),
 		Auth: auth,
@@ -100,11 +106,11 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 				StopSignal:      pulumi.String(rt.StopSignal),
 				StopGracePeriod: pulumi.String(rt.StopTimeout.String()),
 				Healthcheck: &docker.ServiceTaskSpecContainerSpecHealthcheckArgs{
-					Tests:       pulumi.ToStringArray(rt.Health.Test),
-					Interval:    pulumi.String(rt.Health.Interval.String()),
-					Timeout:     pulumi.String(rt.Health.Timeout.String()),
-					StartPeriod: pulumi.String(rt.Health.StartPeriod.String()),
-					Retries:     pulumi.Int(rt.Health.Retries),
+					Tests:       pulumi.ToStringArray(health.Test),
+					Interval:    pulumi.String(health.Interval.String()),
+					Timeout:     pulumi.String(health.Timeout.String()),
+					StartPeriod: pulumi.String(health.StartPeriod.String()),
+					Retries:     pulumi.Int(health.Retries),
 				},
 			},
 			Resources: &docker.ServiceTaskSpecResourcesArgs{

@@ -93,7 +93,8 @@ func expectHardenedTask(t *testing.T, in resource.PropertyMap) {
 	expectAt(t, in, "taskSpec.containerSpec.stopSignal", rt.StopSignal)
 	expectAt(t, in, "taskSpec.containerSpec.stopGracePeriod", rt.StopTimeout.String())
 	expectAt(t, in, "taskSpec.containerSpec.healthcheck.tests", rt.Health.Test)
-	expectAt(t, in, "taskSpec.containerSpec.healthcheck.interval", rt.Health.Interval.String())
+	// Swarm acts on it (rolling updates, rollbacks): far more often than the image's.
+	expectAt(t, in, "taskSpec.containerSpec.healthcheck.interval", "2s")
 	expectAt(t, in, "taskSpec.resources.limits.memoryBytes", float64(rt.MemoryMB<<20))
 	expectAt(t, in, "taskSpec.restartPolicy.condition", "any")
 	expectAt(t, in, "endpointSpec.ports[0].targetPort", float64(rt.ContainerPort))
@@ -111,7 +112,7 @@ func expectRollingUpdates(t *testing.T, in resource.PropertyMap, order string) {
 		}
 		expectAt(t, in, cfg+".order", order)
 		monitor, err := time.ParseDuration(pulumimock.At(t, in, cfg+".monitor").StringValue())
-		if healthy := rt.Health.Interval + rt.Health.Timeout; err != nil || monitor <= healthy {
+		if healthy := 2*time.Second*time.Duration(rt.Health.Retries) + rt.Health.Timeout; err != nil || monitor <= healthy {
 			t.Errorf("%s.monitor %v (%v) must outlast a healthcheck's verdict (%s)", cfg, monitor, err, healthy)
 		}
 	}

@@ -30,8 +30,12 @@ const PreflightName = "preflight"
 const PreflightLabel = "custom-nginx.preflight"
 
 // PreflightTimeout bounds the whole check: a container starts and serves in well under a
-// second, and is healthy after its first healthcheck interval.
+// second, and is healthy after its first healthcheck.
 const PreflightTimeout = 30 * time.Second
+
+// preflightHealthInterval is how soon after its start the throwaway container runs the
+// image's healthcheck command, and then again.
+const preflightHealthInterval = 100 * time.Millisecond
 
 // Preflight proves a new build before the running site is touched: after the build and
 // before the push it starts a throwaway container from Image on the engine at DockerHost,
@@ -144,6 +148,9 @@ func (c Preflight) failed(err error) error {
 func (c Preflight) startThrowaway(ctx context.Context, cli *client.Client) (string, error) {
 	cfg, hostCfg := engine.Hardened.Container(c.Image, nat.PortBinding{HostIP: c.HostIP})
 	cfg.Labels = map[string]string{PreflightLabel: c.Owner}
+	// The image's own healthcheck command, run soon after the start: at the image's interval
+	// the check would wait that long for the first run.
+	cfg.Healthcheck.Interval = preflightHealthInterval
 	// A crash must show as an exit with its log, not as a restart loop.
 	hostCfg.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	created, err := cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
@@ -162,7 +169,7 @@ func (c Preflight) prove(ctx context.Context, cli *client.Client, id string) err
 	if err != nil {
 		return err
 	}
-	page := SmokeCheck{URL: base.String(), SHA256: c.SHA256, Attempts: 50, Interval: 100 * time.Millisecond, RequestTimeout: 2 * time.Second}
+	page := SmokeCheck{URL: base.String(), SHA256: c.SHA256, Attempts: 250, Interval: 20 * time.Millisecond, RequestTimeout: 2 * time.Second}
 	if _, err := page.Run(ctx); err != nil {
 		return err
 	}
@@ -219,7 +226,7 @@ func waitHealthy(ctx context.Context, cli *client.Client, id string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the throwaway container is not healthy yet: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(preflightHealthInterval / 4):
 		}
 	}
 }
