@@ -2,25 +2,37 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: test unit cross acceptance standin up destroy env bench
+.PHONY: test check unit cross acceptance standin up destroy env bench
 
-## test: vet, cross-build for Windows and Apple Silicon, and run every test (unit, nginx,
-## engine and registry, browser, the real `pulumi up` acceptance)
-test: cross
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m -v ./...
+# Compiled as the Go language host compiles the program on every `pulumi up` (-trimpath): the
+# tests' builds and the acceptance's `up`s then share one build cache, and nothing is
+# compiled twice.
+export GOFLAGS += -trimpath
+
+## test: vet and run every test (unit, nginx, engine and registry, browser, the real
+## `pulumi up` acceptance), and beside them vet for Windows and Apple Silicon (cross)
+test:
+	$(MAKE) -j2 cross check
+
+## check: vet and run every test on this machine
+check:
+	time $(GO) vet ./...
+	time $(GO) test -count=1 -timeout 30m -v ./...
 
 ## unit: the layers that need no engine: config rules, the component and the program under
-## Pulumi mocks, the checks (the smoke check against the host's nginx)
+## Pulumi mocks (go test ./ ./internal/...)
 unit:
 	$(GO) test -count=1 ./ ./internal/...
 
-## cross: build and vet for the systems people run `pulumi up` on, so nothing Unix-only creeps in
+# The program and its unit tests: what people build and run on Windows and macOS. The e2e
+# tests, their testbed and the benchmarks need Linux.
+CROSS_PACKAGES = $(shell $(GO) list ./... | grep -v -e /e2e$$ -e /bench$$ -e /internal/testbed$$)
+
+## cross: compile and vet CROSS_PACKAGES for the systems people run `pulumi up` on, so
+## nothing Unix-only creeps in; niced, it takes the CPU the tests leave idle
 cross:
-	GOOS=windows GOARCH=amd64 $(GO) build ./...
-	GOOS=windows GOARCH=amd64 $(GO) vet ./...
-	GOOS=darwin GOARCH=arm64 $(GO) build ./...
-	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+	time GOOS=windows GOARCH=amd64 nice $(GO) vet $(CROSS_PACKAGES)
+	time GOOS=darwin GOARCH=arm64 nice $(GO) vet $(CROSS_PACKAGES)
 
 ## acceptance: pulumi up, the faults a deployment meets, destroy, through the Automation API
 ## (needs the Pulumi CLI; installs the provider plugins at the versions go.mod pins, a no-op once there)

@@ -27,7 +27,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/example/custom-nginx/internal/engine"
 	"github.com/example/custom-nginx/internal/testbed"
 )
 
@@ -123,7 +122,7 @@ func run(ctx context.Context, e *testbed.Engine, o options) error {
 		served, healthy = append(served, s), append(healthy, h)
 	}
 	t.add("container start → first HTTP 200 of the page", stats(served), fmt.Sprintf("%d starts, hardened runtime, create+start+serve", o.starts))
-	t.add("container start → healthy", stats(healthy), fmt.Sprintf("healthcheck interval %s", engine.Hardened.Health.Interval))
+	t.add("container start → healthy", stats(healthy), fmt.Sprintf("the image's healthcheck run every %s, as the preflight runs it", testbed.HealthCheckEvery))
 
 	// 3. Throughput: the project's image against the stock base serving the same page.
 	if _, err := exec.LookPath("wrk"); err != nil {

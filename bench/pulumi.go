@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/example/custom-nginx/internal/testbed"
@@ -42,14 +41,7 @@ func pulumiRuns(t *table, e *testbed.Engine, base string, o options) (err error)
 	if err != nil {
 		return err
 	}
-	stack, err := w.NewStack(ctx, "bench", auto.ConfigMap{
-		"registryServer":   {Value: reg.Addr},
-		"registryUsername": {Value: reg.User},
-		"registryPassword": {Value: reg.Password, Secret: true},
-		"repository":       {Value: "bench/custom-nginx"},
-		"hostPort":         {Value: fmt.Sprint(port)},
-		"baseImage":        {Value: base},
-	}, e)
+	stack, err := w.NewStack(ctx, "bench", testbed.PushingTo(reg, "bench/custom-nginx", port, base), e)
 	if err != nil {
 		return err
 	}

@@ -355,7 +355,8 @@ func runLife(t *testing.T, life string, afterEach func(t *testing.T), steps []li
 // checked after each; then a second stack beside it, and destroy.
 func TestAcceptance(t *testing.T) {
 	l := newStackLife(t)
-	runLife(t, "the stack's life", func(t *testing.T) { expectNoThrowaway(t, l.engine) }, []lifeStep{
+	t.Parallel() // with the tests on other engines, and with the upgrade's stack
+	runLife(t, "the stack's life", func(t *testing.T) { expectNoThrowaway(t, l.engine, runningName(l.stack.Name)) }, []lifeStep{
 		{"first up", l.firstUp},
 		{"no-op up changes nothing", l.noOpUp},
 		{"page change", l.pageChange},
@@ -404,15 +405,8 @@ func newStackLife(t *testing.T) *stackLife {
 	l := &stackLife{ctx: context.Background(), engine: e, reg: reg, password: reg.Password,
 		ws: newWorkspace(t, e.DaemonHost()), port: port, url: localURL(port), tag: "v1"}
 	l.appFolder = filepath.Join(l.ws.Dir, "app")
-	l.config = auto.ConfigMap{
-		"registryServer":   {Value: reg.Addr},
-		"registryUsername": {Value: reg.User},
-		"registryPassword": {Value: reg.Password, Secret: true},
-		"repository":       {Value: acceptanceRepository},
-		"imageTag":         {Value: l.tag},
-		"hostPort":         {Value: fmt.Sprint(port)},
-		"baseImage":        {Value: base},
-	}
+	l.config = testbed.PushingTo(reg, acceptanceRepository, port, base)
+	l.config["imageTag"] = auto.ConfigValue{Value: l.tag}
 	l.stack = newStack(t, l.ws, "acc"+randomHex(t, 4), l.config, e)
 	return l
 }

@@ -96,7 +96,7 @@ func TestMakeUpRecoversFromAKilledCLI(t *testing.T) {
 		t.Errorf("make up did not say it cleared the stale lock:\n%s", out)
 	}
 	expectPage(t, localURL(port), after, "after the recovery")
-	expectNoThrowaway(t, e) // one the killed preflight left goes with the next preflight
+	expectNoThrowaway(t, e, "") // one the killed preflight left goes with the next preflight
 }
 
 // makeUp runs scripts/stack.sh up (what `make up` runs) on the workspace's stack, and

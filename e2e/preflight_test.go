@@ -53,7 +53,7 @@ func TestPreflightOnARealEngine(t *testing.T) {
 		if err != nil || !strings.Contains(msg, "is healthy") {
 			t.Errorf("preflight of the good build: %q, %v", msg, err)
 		}
-		expectNoThrowaway(t, e)
+		expectNoThrowaway(t, e, "")
 	})
 	for _, tt := range []struct {
 		name, from, to, want string
@@ -74,7 +74,7 @@ func TestPreflightOnARealEngine(t *testing.T) {
 					t.Errorf("preflight error does not say %q:\n%v", want, err)
 				}
 			}
-			expectNoThrowaway(t, e)
+			expectNoThrowaway(t, e, "")
 		})
 	}
 }
@@ -110,7 +110,7 @@ func TestPreflightInterrupted(t *testing.T) {
 		t.Errorf("the interrupted preflight passed:\n%s", out.String())
 	}
 	t.Logf("the interrupted preflight said:\n%s", out.String())
-	expectNoThrowaway(t, e)
+	expectNoThrowaway(t, e, "")
 }
 
 // waitThrowaway waits until a throwaway preflight container exists.
@@ -145,10 +145,15 @@ func buildChangedApp(t *testing.T, e *testbed.Engine, from, to string) string {
 	return id
 }
 
-// expectNoThrowaway fails if a preflight container is still on the engine.
-func expectNoThrowaway(t *testing.T, e *testbed.Engine) {
+// expectNoThrowaway fails if a preflight container of owner (a stack's running name; ""
+// for any) is still on the engine.
+func expectNoThrowaway(t *testing.T, e *testbed.Engine, owner string) {
 	t.Helper()
-	if err := e.WaitNoContainers(context.Background(), filters.NewArgs(filters.Arg("label", subcommand.PreflightLabel)), 0); err != nil {
+	label := subcommand.PreflightLabel
+	if owner != "" {
+		label += "=" + owner
+	}
+	if err := e.WaitNoContainers(context.Background(), filters.NewArgs(filters.Arg("label", label)), 0); err != nil {
 		t.Errorf("a throwaway preflight container is left: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,8 +27,9 @@ import (
 // failed request of, a no-op, a build that never gets healthy stopped by the preflight on
 // the manager before Swarm rolls anything, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
+	t.Parallel() // its nodes, subnet and registry are its own
 	l := newSwarmLife(t)
-	runLife(t, "the swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.sw.Manager.Engine) }, []lifeStep{
+	runLife(t, "the swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.sw.Manager.Engine, "") }, []lifeStep{
 		{"first up: a healthy task on each node", l.firstUp},
 		{"rolling update drops no request", l.rollingUpdate},
 		{"no-op up changes nothing", l.noOpUp},
@@ -65,18 +65,12 @@ func newSwarmLife(t *testing.T) *swarmLife {
 	}
 	l.ws = newWorkspace(t, l.sw.Manager.Socket) // as a user points the CLI at a manager
 	l.appFolder = filepath.Join(l.ws.Dir, "app")
-	l.stack = newStack(t, l.ws, "swarm"+randomHex(t, 4), auto.ConfigMap{
-		"registryServer":   {Value: reg.Addr},
-		"registryUsername": {Value: reg.User},
-		"registryPassword": {Value: reg.Password, Secret: true},
-		"repository":       {Value: swarmRepository},
-		"hostPort":         {Value: fmt.Sprint(swarmHostPort)},
-		"baseImage":        {Value: base},
-		"mode":             {Value: "swarm"},
-		// The routing mesh needs IPVS, which this kernel lacks: each task publishes on its node.
-		"publishMode": {Value: "host"},
-		"siteHost":    {Value: l.sw.Manager.Addr},
-	}, l.sw.Manager.Engine)
+	cfg := testbed.PushingTo(reg, swarmRepository, swarmHostPort, base)
+	cfg["mode"] = auto.ConfigValue{Value: "swarm"}
+	// The routing mesh needs IPVS, which this kernel lacks: each task publishes on its node.
+	cfg["publishMode"] = auto.ConfigValue{Value: "host"}
+	cfg["siteHost"] = auto.ConfigValue{Value: l.sw.Manager.Addr}
+	l.stack = newStack(t, l.ws, "swarm"+randomHex(t, 4), cfg, l.sw.Manager.Engine)
 	for _, n := range l.sw.Nodes {
 		l.nodeURLs = append(l.nodeURLs, l.sw.NodeURL(n, swarmHostPort))
 	}

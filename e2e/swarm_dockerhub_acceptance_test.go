@@ -23,7 +23,7 @@ import (
 // which are on the swarm's bridge.
 func TestAcceptanceSwarmDockerHub(t *testing.T) {
 	l := newSwarmHubLife(t)
-	runLife(t, "the Docker Hub swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.swarm.sw.Manager.Engine) }, []lifeStep{
+	runLife(t, "the Docker Hub swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.swarm.sw.Manager.Engine, "") }, []lifeStep{
 		{"first up: each node pulls the digest from the Hub", l.firstUp},
 		{"the worker, which never built, pulls the tag with the user's credentials", l.workerPullsTag},
 		{"a page change rolls out through the Hub, dropping no request", l.rollingUpdate},

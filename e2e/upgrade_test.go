@@ -1,16 +1,11 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
-	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/example/custom-nginx/internal/pulumimock"
@@ -22,10 +17,13 @@ import (
 // of its own. Users have stacks it made.
 const previousMain = "89a56623f5331d806e962733854da4750a9b498a"
 
-// TestUpgradeFromPreviousMain: a stack that previousMain's code made moves to today's code
-// with one `up` that replaces and deletes nothing (the aliases carry the renamed children
-// over), during which no request fails; the `up` after it is a no-op.
+// TestUpgradeFromPreviousMain: a stack that previousMain's code made moves to today's code,
+// app/ included, with one `up` during which no request fails. The aliases carry the renamed
+// children over: the port holder stays, and only what a new build replaces is replaced (the
+// image's healthcheck changed too, so nginx is, beside the old one). The `up` after it is a
+// no-op.
 func TestUpgradeFromPreviousMain(t *testing.T) {
+	t.Parallel() // with TestAcceptance and the tests on other engines
 	e, base, reg := acceptanceSetup(t)
 	w := newWorkspaceOf(t, projectAt(t, previousMain), e.DaemonHost())
 	port, err := testbed.FreePort()
@@ -33,34 +31,32 @@ func TestUpgradeFromPreviousMain(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := localURL(port)
-	stack := newStack(t, w, "upgrade"+randomHex(t, 4), auto.ConfigMap{
-		"registryServer":   {Value: reg.Addr},
-		"registryUsername": {Value: reg.User},
-		"registryPassword": {Value: reg.Password, Secret: true},
-		"repository":       {Value: "upgrade/custom-nginx"},
-		"hostPort":         {Value: fmt.Sprint(port)},
-		"baseImage":        {Value: base},
-	}, e)
+	stack := newStack(t, w, "upgrade"+randomHex(t, 4), testbed.PushingTo(reg, "upgrade/custom-nginx", port, base), e)
 	steps := []lifeStep{
 		{"previous main's first up", func(t *testing.T) {
 			mustUp(t, stack)
 			expectSite(t, url, filepath.Join(w.Dir, "app"), "after previous main's up")
 		}},
-		{"today's code, the same app", func(t *testing.T) {
-			if err := w.ReplaceProject("..", "app"); err != nil {
+		{"today's code", func(t *testing.T) {
+			if err := w.ReplaceProject(".."); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"one up moves the stack, replacing nothing", func(t *testing.T) {
+		{"one up moves the stack, replacing only what a new build does", func(t *testing.T) {
 			p := testbed.StartProbe([]string{url}, probeTimeout)
 			r := mustUp(t, stack)
 			expectNoFailedRequest(t, p.Stop(), "the move to today's code")
-			r.expectSteps(t, map[string]string{pulumimock.TypeCommand: "create"}) // the push check
+			r.expectSteps(t, map[string]string{
+				pulumimock.TypeImage:         "update",
+				pulumimock.TypeRegistryImage: "replace",
+				pulumimock.TypeContainer:     "replace",                // nginx; the port holder stays
+				pulumimock.TypeCommand:       "create,replace,replace", // the new push check; the preflight and the smoke check
+			})
 			expectSite(t, url, filepath.Join(w.Dir, "app"), "after the move")
 		}},
 		{"then a no-op", func(t *testing.T) { mustUp(t, stack, optup.ExpectNoChanges()) }},
 	}
-	runLife(t, "the move from previous main", func(t *testing.T) { expectNoThrowaway(t, e) }, steps)
+	runLife(t, "the move from previous main", func(t *testing.T) { expectNoThrowaway(t, e, runningName(stack.Name)) }, steps)
 }
 
 // projectAt is the project as it was at commit, from the repository's history, in a
@@ -75,35 +71,10 @@ func projectAt(t *testing.T, commit string) string {
 		t.Fatalf("git archive %s: %v", commit, err)
 	}
 	dir := t.TempDir()
-	if err := untar(bytes.NewReader(archive), dir); err != nil {
-		t.Fatal(err)
+	untar := exec.Command("tar", "-x", "-C", dir)
+	untar.Stdin = bytes.NewReader(archive)
+	if out, err := untar.CombinedOutput(); err != nil {
+		t.Fatalf("unpacking %s: %v\n%s", commit, err, out)
 	}
 	return dir
-}
-
-// untar writes the regular files and folders of the tar stream r under dir.
-func untar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(dir, filepath.FromSlash(h.Name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(path, 0o755)
-		case tar.TypeReg:
-			var b []byte
-			if b, err = io.ReadAll(tr); err == nil {
-				err = os.WriteFile(path, b, os.FileMode(h.Mode)&0o777)
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
 }

@@ -17,11 +17,11 @@ import (
 // holder's network namespace, listening with SO_REUSEPORT (app/nginx.conf), so a new
 // build's nginx starts beside the old one and the old one is stopped, gracefully, only
 // once the new one is proven: the port never goes unanswered.
-func (s *Site) runContainer(r registration, args Args, pushed []pulumi.Resource) (deployed, error) {
+func (s *Site) runContainer(r registration, args Args, proven []pulumi.Resource) (deployed, error) {
 	cfg := args.Config
 	var err error
 	s.PortHolder, err = docker.NewContainer(r.ctx, r.named("port-holder"), portHolderArgs(args.NamePrefix+PortHolderSuffix, s.ImageID, cfg.HostIP, cfg.HostPort),
-		r.parent, pulumi.DependsOn(pushed),
+		r.parent, pulumi.DependsOn(proven),
 		// Named site-container before, and once after the component: moved, not replaced.
 		pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(r.named("container"))}, r.formerly}),
 		// Any image will do for sleep: the first build's stays.
@@ -35,7 +35,7 @@ func (s *Site) runContainer(r registration, args Args, pushed []pulumi.Resource)
 		return NginxName(args.NamePrefix, v[0].(string), string(v[1].(pulumi.ID)))
 	}).(pulumi.StringOutput)
 	s.Nginx, err = docker.NewContainer(r.ctx, r.named("nginx"), nginxArgs(name, s.ImageID, s.PortHolder.ID()),
-		r.parent, pulumi.DependsOn(append(pushed, s.PortHolder)),
+		r.parent, pulumi.DependsOn(append(proven, s.PortHolder)),
 		// Created before the old one is deleted. Said outright: for a resource with a name
 		// of the program's, the provider asks for delete-before-replace.
 		pulumi.DeleteBeforeReplace(false))

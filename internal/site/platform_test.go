@@ -45,8 +45,8 @@ func TestPlatformsPublishAnIndex(t *testing.T) {
 	if password := pulumimock.At(t, index.Inputs, "environment."+subcommand.PasswordEnv); !password.IsSecret() || slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, testPassword) }) {
 		t.Errorf("the password reaches the index command as %v (argv %q): want a secret in its environment only", password, argv)
 	}
-	if !pulumimock.DependsOn(index.Deps, "site-push-linux-arm64") || !pulumimock.DependsOn(d.rec.Named(t, "site-nginx").Deps, "site-index") {
-		t.Errorf("the index must follow every push, and nginx the index: deps %v, %v", index.Deps, d.rec.Named(t, "site-nginx").Deps)
+	if !pulumimock.DependsOn(index.Deps, "site-push-linux-arm64") || !pulumimock.DependsOn(d.rec.Named(t, "site-smoke-check").Deps, "site-index") {
+		t.Errorf("the index must follow every push, and the smoke check the index: deps %v, %v", index.Deps, d.rec.Named(t, "site-smoke-check").Deps)
 	}
 	if got := d.outputs["imageRef"]; got != "docker.io/alice/custom-nginx@"+pulumimock.MockIndexDigest {
 		t.Errorf("imageRef %s, want the index's digest (the command's stdout)", got)

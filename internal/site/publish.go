@@ -11,16 +11,15 @@ import (
 	"github.com/example/custom-nginx/internal/subcommand"
 )
 
-// publish registers, when the config pushes, each platform's push and, with platforms, the
-// index; it returns what must succeed before anything runs
-// the image: the preflight, and the pushes.
+// publish registers, when the config pushes, each platform's push of the proven build and,
+// with platforms, the index; it returns them, nil without a push.
 func (s *Site) publish(r registration, cfg config.Config) ([]pulumi.Resource, error) {
-	proven := []pulumi.Resource{s.Preflight}
 	if !cfg.Push {
-		return proven, nil
+		return nil, nil
 	}
+	var pushed []pulumi.Resource
 	for i, b := range s.Builds {
-		role, opts := "push", []pulumi.ResourceOption{pulumi.DependsOn(proven[:1]), pulumi.AdditionalSecretOutputs([]string{"authConfig"})}
+		role, opts := "push", []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{s.Preflight}), pulumi.AdditionalSecretOutputs([]string{"authConfig"})}
 		if i > 0 {
 			role += "-" + platformSlug(b.Platform)
 		} else {
@@ -31,16 +30,16 @@ func (s *Site) publish(r registration, cfg config.Config) ([]pulumi.Resource, er
 			return nil, err
 		}
 		s.Builds[i].Push = push
-		proven = append(proven, push) // never run what failed to push
+		pushed = append(pushed, push)
 	}
 	s.RepoURL = pulumi.String(repoURL(cfg)).ToStringOutput()
 	if len(s.Builds) == 1 {
-		return proven, nil
+		return pushed, nil
 	}
-	if err := s.publishIndex(r, cfg, proven); err != nil {
+	if err := s.publishIndex(r, cfg, pushed); err != nil {
 		return nil, err
 	}
-	return append(proven, s.Index), nil
+	return append(pushed, s.Index), nil
 }
 
 // pushCheck registers the question to the registry whether the credentials may push, which

@@ -130,26 +130,33 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := s.preflight(r, args, pageSHA256); err != nil {
 		return nil, err
 	}
-	proven, err := s.publish(r, args.Config)
+	pushed, err := s.publish(r, args.Config)
 	if err != nil {
 		return nil, err
 	}
 	s.ImageRef = s.imageRef(args.Config)
-	run := s.runContainer
-	if args.Config.Mode == config.ModeSwarm {
-		run = s.runService
-	}
-	serving, err := run(r, args, proven)
+	serving, err := s.run(r, args, pushed)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.check(r, args.Config, pageSHA256, serving); err != nil {
+	if err := s.check(r, args.Config, pageSHA256, serving, pushed); err != nil {
 		return nil, err
 	}
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": s.URL, "imageRef": s.ImageRef}); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// run registers what serves the site. A container runs the build the preflight proved, by
+// its ID on this engine, while it is pushed; swarm nodes pull the pushed image, so the
+// service waits for the pushes.
+func (s *Site) run(r registration, args Args, pushed []pulumi.Resource) (deployed, error) {
+	proven := []pulumi.Resource{s.Preflight}
+	if args.Config.Mode == config.ModeSwarm {
+		return s.runService(r, args, append(proven, pushed...))
+	}
+	return s.runContainer(r, args, proven)
 }
 
 // build registers an image of args.AppDir for each platform, the engine's first, each built
@@ -248,14 +255,15 @@ func (s *Site) preflight(r registration, args Args, pageSHA256 string) error {
 }
 
 // check registers the smoke check: it proves that the site's URL serves the custom page,
-// byte for byte, once what serves it is deployed.
-func (s *Site) check(r registration, cfg config.Config, pageSHA256 string, serving deployed) error {
+// byte for byte, once what serves it is deployed and every push is done, so that `up`
+// succeeds only then.
+func (s *Site) check(r registration, cfg config.Config, pageSHA256 string, serving deployed, pushed []pulumi.Resource) error {
 	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
 	check := subcommand.SmokeCheck{URL: url, SHA256: pageSHA256, Attempts: subcommand.SmokeCheckAttempts,
 		Interval: subcommand.SmokeCheckInterval, RequestTimeout: subcommand.SmokeCheckRequestTimeout}
 	var err error
 	s.SmokeCheck, err = r.command("smoke-check", subcommand.SmokeCheckName, pulumi.ToStringArray(check.Flags()),
-		pulumi.String(check.URL), serving.rerun, nil, pulumi.DependsOn([]pulumi.Resource{serving.resource}))
+		pulumi.String(check.URL), serving.rerun, nil, pulumi.DependsOn(append([]pulumi.Resource{serving.resource}, pushed...)))
 	if err != nil {
 		return err
 	}

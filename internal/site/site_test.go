@@ -230,8 +230,12 @@ func TestContainerRunsTheBuild(t *testing.T) {
 		t.Errorf("nginx publishes %v, deleteBeforeReplace %v (set %v): the holder publishes, so nginx must be created before the old one goes",
 			nginx.Inputs["ports"], nginx.DeleteBeforeReplace, nginx.DeleteBeforeReplaceSet)
 	}
-	if !pulumimock.DependsOn(nginx.Deps, "RegistryImage") {
-		t.Errorf("nginx must depend on the push, deps %v", nginx.Deps)
+	// nginx runs the proven build while it is pushed; `up` succeeds once both are done.
+	if !pulumimock.DependsOn(nginx.Deps, "site-preflight") || pulumimock.DependsOn(nginx.Deps, "RegistryImage") {
+		t.Errorf("nginx must follow the preflight, not the push: deps %v", nginx.Deps)
+	}
+	if smokeCheck := d.rec.Named(t, "site-smoke-check"); !pulumimock.DependsOn(smokeCheck.Deps, "site-push") {
+		t.Errorf("the smoke check must follow the push: deps %v", smokeCheck.Deps)
 	}
 	if got := pulumimock.Plain(t, holder.Inputs, "name"); got != namePrefix+site.PortHolderSuffix {
 		t.Errorf("the port holder's name = %q", got)

@@ -241,10 +241,17 @@ func dockerignore(dir string) ([]string, error) {
 }
 
 // HardenedContainer is the site's hardened runtime for img, its port published on a free
-// port of 127.0.0.1.
+// port of 127.0.0.1, the image's healthcheck run every HealthCheckEvery.
 func HardenedContainer(img string) (*container.Config, *container.HostConfig) {
-	return engine.Hardened.Container(img, nat.PortBinding{HostIP: "127.0.0.1"})
+	cfg, hostCfg := engine.Hardened.Container(img, nat.PortBinding{HostIP: "127.0.0.1"})
+	cfg.Healthcheck.Interval = HealthCheckEvery
+	return cfg, hostCfg
 }
+
+// HealthCheckEvery paces the healthcheck of the containers the tests start, as the
+// preflight paces its throwaway container's: at the image's own pace a test would wait that
+// long to see the first check pass.
+const HealthCheckEvery = 100 * time.Millisecond
 
 // RunHardened starts img with the stack's runtime settings and returns the container ID and
 // the base URL it serves on. The container is removed when the test ends.

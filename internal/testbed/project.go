@@ -3,7 +3,6 @@ package testbed
 import (
 	"os"
 	"path/filepath"
-	"slices"
 )
 
 // ProjectFiles are what a run of the project needs, by pulumi or by make up's script,
@@ -40,13 +39,10 @@ func copyPath(src, dst string) error {
 	return os.WriteFile(dst, b, 0o644)
 }
 
-// ReplaceProject replaces the workspace's project files, but those named in keep, with the
-// project's at root, as a user's checkout moves to new code; the stacks stay.
-func (w *Workspace) ReplaceProject(root string, keep ...string) error {
+// ReplaceProject replaces the workspace's project files with the project's at root, as a
+// user's checkout moves to new code; the stacks stay.
+func (w *Workspace) ReplaceProject(root string) error {
 	for _, name := range ProjectFiles {
-		if slices.Contains(keep, name) {
-			continue
-		}
 		dst := filepath.Join(w.Dir, name)
 		if err := os.RemoveAll(dst); err != nil {
 			return err

@@ -260,3 +260,17 @@ func (e *Engine) imageIDs(ctx context.Context) (map[string]bool, error) {
 	maps.DeleteFunc(refs, func(ref string, _ bool) bool { return !strings.HasPrefix(ref, "sha256:") })
 	return refs, nil
 }
+
+// PushingTo is the config of a stack that builds app/ on base, pushes it to repository on
+// reg and publishes it on hostPort: what every real stack of the tests and the benchmark
+// sets, before keys of its own.
+func PushingTo(reg *Registry, repository string, hostPort int, base string) auto.ConfigMap {
+	return auto.ConfigMap{
+		"registryServer":   {Value: reg.Addr},
+		"registryUsername": {Value: reg.User},
+		"registryPassword": {Value: reg.Password, Secret: true},
+		"repository":       {Value: repository},
+		"hostPort":         {Value: fmt.Sprint(hostPort)},
+		"baseImage":        {Value: base},
+	}
+}
