@@ -355,7 +355,6 @@ func runLife(t *testing.T, life string, afterEach func(t *testing.T), steps []li
 // checked after each; then a second stack beside it, and destroy.
 func TestAcceptance(t *testing.T) {
 	l := newStackLife(t)
-	t.Parallel() // with the tests on other engines, and with the upgrade's stack
 	runLife(t, "the stack's life", func(t *testing.T) { expectNoThrowaway(t, l.engine, runningName(l.stack.Name)) }, []lifeStep{
 		{"first up", l.firstUp},
 		{"no-op up changes nothing", l.noOpUp},

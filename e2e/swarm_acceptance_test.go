@@ -27,7 +27,6 @@ import (
 // failed request of, a no-op, a build that never gets healthy stopped by the preflight on
 // the manager before Swarm rolls anything, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
-	t.Parallel() // its nodes, subnet and registry are its own
 	l := newSwarmLife(t)
 	runLife(t, "the swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.sw.Manager.Engine, "") }, []lifeStep{
 		{"first up: a healthy task on each node", l.firstUp},

@@ -23,7 +23,6 @@ const previousMain = "89a56623f5331d806e962733854da4750a9b498a"
 // image's healthcheck changed too, so nginx is, beside the old one). The `up` after it is a
 // no-op.
 func TestUpgradeFromPreviousMain(t *testing.T) {
-	t.Parallel() // with TestAcceptance and the tests on other engines
 	e, base, reg := acceptanceSetup(t)
 	w := newWorkspaceOf(t, projectAt(t, previousMain), e.DaemonHost())
 	port, err := testbed.FreePort()

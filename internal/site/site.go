@@ -54,11 +54,11 @@ type Args struct {
 type Site struct {
 	pulumi.ResourceState
 
-	Builds     []Build        // one per platform, the engine's first
-	Preflight  *local.Command // proves a new build in a throwaway container
-	PushCheck  *local.Command // when pushing: asks the registry before the first push
-	Index      *local.Command // with platforms: writes the index under imageTag
-	PortHolder *docker.Container
+	Builds     []Build           // one per platform, the engine's first
+	Preflight  *local.Command    // proves a new build in a throwaway container
+	PushCheck  *local.Command    // when pushing: asks the registry before the build
+	Index      *local.Command    // with platforms: writes the index under imageTag
+	PortHolder *docker.Container // container mode: publishes the host port for nginx
 	Nginx      *docker.Container // container mode: in PortHolder's network
 	Service    *docker.Service   // swarm mode
 	// RolloutWait, in swarm mode, waits until every task runs the new spec.
