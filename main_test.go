@@ -134,7 +134,7 @@ func TestExports(t *testing.T) {
 }
 
 // nginxName is the name of the nginx container the mocks run, in the port holder's network.
-var nginxName = site.NginxName("custom-nginx-dev", pulumimock.MockImageID, pulumimock.MockID(pulumimock.TypeContainer, "site-port-holder"))
+var nginxName = site.NginxName("custom-nginx-dev", pulumimock.MockImageID, pulumimock.MockID(pulumimock.TypeContainer, "site-port-holder"), nil)
 
 func TestExportsWithoutPush(t *testing.T) {
 	expectOutputs(t, deploy(t, map[string]string{config.KeyPush: "false", config.KeyHostPort: "9090"}), map[string]any{

@@ -79,7 +79,7 @@ func checkHubNamesInsideOnly(t *testing.T, hub *testbed.DockerHub) {
 	}
 	// Outside, with the test CA trusted: only the test Hub could answer that TLS handshake.
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, hub.CA.PEM, 0o644); err != nil {
+	if err := os.WriteFile(caFile, []byte(hub.CA.PEM), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err = exec.Command("curl", "-sS", "--max-time", "10", "--cacert", caFile, "-o", "/dev/null", "-D", "-", url).CombinedOutput()

@@ -110,8 +110,8 @@ func sharedApp(t *testing.T, e *testbed.Engine) (tag, id, base string) {
 }
 
 // TestMain fails the run if the tests leave anything on the engine that was not there
-// before: an image (the builds of `pulumi up` included), a container, a network or a
-// network namespace. Without an engine there is nothing to check; the tests that need one
+// before: an image (the builds of `pulumi up` included), a container, a network, a volume
+// or a network namespace. Without an engine there is nothing to check; the tests that need one
 // skip or fail on their own.
 func TestMain(m *testing.M) {
 	ctx := context.Background()

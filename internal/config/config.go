@@ -16,7 +16,7 @@ import (
 	"github.com/distribution/reference"
 )
 
-// Config keys, as declared in Pulumi.yaml (registryPassword is the one undeclared key).
+// Config keys, as declared in Pulumi.yaml (but SecretKeys).
 const (
 	KeyRegistryServer   = "registryServer"
 	KeyRegistryUsername = "registryUsername"
@@ -34,7 +34,15 @@ const (
 	KeyReplicas         = "replicas"
 	KeyServiceMode      = "serviceMode"
 	KeyPublishMode      = "publishMode"
+	KeyHTTPSPort        = "httpsPort"
+	KeyTLSCertificate   = "tlsCertificate"
+	KeyTLSKey           = "tlsKey"
+	KeyTLSTrustedCA     = "tlsTrustedCA"
 )
+
+// SecretKeys are the keys that must be set with --secret. Pulumi.yaml leaves them
+// undeclared: a declared key without a default is one the CLI requires of every stack.
+var SecretKeys = []string{KeyRegistryPassword, KeyTLSKey}
 
 // Values of mode, serviceMode and publishMode, in Docker's words.
 const (
@@ -88,6 +96,12 @@ type Config struct {
 	Replicas    int    // tasks of a replicated service
 	ServiceMode string // ServiceReplicated or ServiceGlobal (one task on every node)
 	PublishMode string // PublishIngress (the routing mesh) or PublishHost (each task on its node)
+	// TLS, when enabled, serves the site over HTTPS on HTTPSPort; hostPort redirects to it.
+	TLS       TLS
+	HTTPSPort int
+	// Warnings are what is right for now but soon will not be, such as a certificate
+	// about to expire: the program shows them and goes on.
+	Warnings []string
 }
 
 // Source is where raw values come from: a Pulumi context in the program, a map in tests.
@@ -107,6 +121,7 @@ func Load(src Source, dockerHost string) (Config, error) {
 	var cfg Config
 	r.registry(&cfg)
 	r.publishing(&cfg, dockerHost)
+	r.tls(&cfg)
 	r.swarm(&cfg)
 	return cfg, errors.Join(r.problems...)
 }
@@ -317,6 +332,9 @@ func oneAddress(hostIP string) bool {
 // service's shape.
 func (r *reader) swarm(cfg *Config) {
 	cfg.Mode = r.mode(cfg.Push, cfg.HostIP)
+	if cfg.Mode == ModeSwarm && cfg.TLS.Enabled() {
+		r.refuse(KeyMode, "swarm serves plain HTTP only for now, and tlsCertificate is set (HTTPS runs in container mode); fix: pulumi config set mode container, or pulumi config rm tlsCertificate && pulumi config rm tlsKey")
+	}
 	cfg.Replicas = r.integer(KeyReplicas, 1, math.MaxInt, "%q is not a number of tasks of 1 or more; fix: pulumi config set replicas 2")
 	cfg.ServiceMode = r.oneOf(KeyServiceMode, ServiceReplicated, ServiceGlobal)
 	cfg.PublishMode = r.oneOf(KeyPublishMode, PublishIngress, PublishHost)

@@ -56,7 +56,7 @@ func load(t *testing.T, values map[string]string, secret map[string]bool, docker
 // each case of TestLoad edits into the one it expects.
 func defaults() config.Config {
 	return config.Config{RegistryServer: "docker.io", Repository: "custom-nginx", ImageTag: "v1", HostPort: 8080, HostIP: "0.0.0.0",
-		SiteHost: "localhost", Mode: "container", Replicas: 2, ServiceMode: "replicated", PublishMode: "ingress"}
+		SiteHost: "localhost", Mode: "container", Replicas: 2, ServiceMode: "replicated", PublishMode: "ingress", HTTPSPort: 8443}
 }
 
 // pushing is the edit that withCreds makes: alice pushes to her Docker Hub repository.

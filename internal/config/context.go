@@ -8,13 +8,17 @@ import (
 )
 
 // FromContext loads the project's config from the Pulumi context, for the engine the
-// docker provider deploys to: its host config docker:host, else DOCKER_HOST.
+// docker provider deploys to: its host config docker:host, else DOCKER_HOST. It shows the
+// config's warnings.
 func FromContext(ctx *pulumi.Context) (Config, error) {
 	dockerHost, ok := ctx.GetConfig("docker:host")
 	if !ok {
 		dockerHost = os.Getenv("DOCKER_HOST")
 	}
 	cfg, err := Load(contextSource{ctx}, dockerHost)
+	for _, w := range cfg.Warnings {
+		_ = ctx.Log.Warn(w, nil)
+	}
 	return cfg, eachProblem(err)
 }
 

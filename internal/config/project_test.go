@@ -34,6 +34,9 @@ var declared = map[string]struct{ typ, def string }{
 	config.KeyReplicas:         {"integer", "2"},
 	config.KeyServiceMode:      {"string", "replicated"},
 	config.KeyPublishMode:      {"string", "ingress"},
+	config.KeyHTTPSPort:        {"integer", "8443"},
+	config.KeyTLSCertificate:   {"string", ""},
+	config.KeyTLSTrustedCA:     {"string", ""},
 }
 
 // keyConstants are the values of the Key* constants in config.go, read from the source so
@@ -61,22 +64,23 @@ func keyConstants(t *testing.T) []string {
 	return keys
 }
 
-func TestDeclaredIsEveryKeyButThePassword(t *testing.T) {
+func TestDeclaredIsEveryKeyButTheSecrets(t *testing.T) {
 	keys := keyConstants(t)
 	if !slices.Contains(keys, config.KeyRegistryPassword) {
 		t.Fatalf("Key* constants %v: registryPassword missing, the parse went wrong", keys)
 	}
 	for _, key := range keys {
 		_, ok := declared[key]
-		if key == config.KeyRegistryPassword && ok {
-			t.Error("registryPassword is in declared: it must stay undeclared (Pulumi.yaml says why)")
+		secret := slices.Contains(config.SecretKeys, key)
+		if secret && ok {
+			t.Errorf("%s is in declared: a secret key must stay undeclared (Pulumi.yaml says why)", key)
 		}
-		if key != config.KeyRegistryPassword && !ok {
+		if !secret && !ok {
 			t.Errorf("config key %s is missing from declared", key)
 		}
 	}
-	if len(declared) != len(keys)-1 {
-		t.Errorf("declared has %d keys, want %d: one for each Key* constant but registryPassword", len(declared), len(keys)-1)
+	if want := len(keys) - len(config.SecretKeys); len(declared) != want {
+		t.Errorf("declared has %d keys, want %d: one for each Key* constant but the secret ones", len(declared), want)
 	}
 }
 

@@ -9,6 +9,7 @@ const (
 	TypeImage         = "docker:index/image:Image"
 	TypeRegistryImage = "docker:index/registryImage:RegistryImage"
 	TypeContainer     = "docker:index/container:Container"
+	TypeVolume        = "docker:index/volume:Volume"
 	TypeService       = "docker:index/service:Service"
 	TypeCommand       = "command:local:Command"
 )

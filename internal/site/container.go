@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/example/custom-nginx/internal/config"
 	"github.com/example/custom-nginx/internal/engine"
 )
 
@@ -20,7 +22,7 @@ import (
 func (s *Site) runContainer(r registration, args Args, proven []pulumi.Resource) (deployed, error) {
 	cfg := args.Config
 	var err error
-	s.PortHolder, err = docker.NewContainer(r.ctx, r.named("port-holder"), portHolderArgs(args.NamePrefix+PortHolderSuffix, s.ImageID, cfg.HostIP, cfg.HostPort),
+	s.PortHolder, err = docker.NewContainer(r.ctx, r.named("port-holder"), portHolderArgs(args.NamePrefix+PortHolderSuffix, s.ImageID, cfg),
 		r.parent, pulumi.DependsOn(proven),
 		// Named site-container before, and once after the component: moved, not replaced.
 		pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(r.named("container"))}, r.formerly}),
@@ -31,10 +33,16 @@ func (s *Site) runContainer(r registration, args Args, proven []pulumi.Resource)
 	if err != nil {
 		return deployed{}, err
 	}
+	files := tlsFiles(cfg)
 	name := pulumi.All(s.ImageID, s.PortHolder.ID()).ApplyT(func(v []any) string {
-		return NginxName(args.NamePrefix, v[0].(string), string(v[1].(pulumi.ID)))
+		return NginxName(args.NamePrefix, v[0].(string), string(v[1].(pulumi.ID)), files)
 	}).(pulumi.StringOutput)
-	s.Nginx, err = docker.NewContainer(r.ctx, r.named("nginx"), nginxArgs(name, s.ImageID, s.PortHolder.ID()),
+	var tlsVolume docker.ContainerVolumeArray
+	if s.TLSVolume != nil {
+		tlsVolume = docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
+			VolumeName: s.TLSVolume.Name, ContainerPath: pulumi.String(engine.TLSDir), ReadOnly: pulumi.Bool(true)}}
+	}
+	s.Nginx, err = docker.NewContainer(r.ctx, r.named("nginx"), nginxArgs(name, s.ImageID, s.PortHolder.ID(), tlsVolume),
 		r.parent, pulumi.DependsOn(append(proven, s.PortHolder)),
 		// Created before the old one is deleted. Said outright: for a resource with a name
 		// of the program's, the provider asks for delete-before-replace.
@@ -51,26 +59,71 @@ const PortHolderSuffix = "-port"
 
 // NginxName is unique to what the nginx container runs, so that a replacement can be
 // created while the container it replaces still runs: namePrefix-<12 hex digits> of
-// the image, the holder whose network it joins and the hardened runtime.
-func NginxName(namePrefix, image, holder string) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%s\n%+v", image, holder, engine.Hardened)))
+// the image, the holder whose network it joins, the hardened runtime and, with HTTPS, the
+// TLS files (a new certificate is a new container).
+func NginxName(namePrefix, image, holder string, files []engine.File) string {
+	what := fmt.Sprintf("%s\n%s\n%+v", image, holder, engine.Hardened)
+	if len(files) > 0 {
+		what += "\n" + engine.TLSSHA256(files)
+	}
+	sum := sha256.Sum256([]byte(what))
 	return namePrefix + "-" + hex.EncodeToString(sum[:6])
 }
 
-// portHolderArgs publish the host port for nginx, which joins the holder's network
-// namespace. The holder runs sleep from image, hardened as nginx is, with no healthcheck
-// (portHolderHealth) and SIGKILL to stop, since sleep as PID 1 ignores SIGQUIT.
-func portHolderArgs(name string, image pulumi.StringInput, hostIP string, hostPort int) *docker.ContainerArgs {
+// tlsFiles are the files nginx serves HTTPS with, none for plain HTTP.
+func tlsFiles(cfg config.Config) []engine.File {
+	if !cfg.TLS.Enabled() {
+		return nil
+	}
+	return engine.TLSFiles(cfg.TLS.Certificate, string(cfg.TLS.Key), origin(cfg))
+}
+
+// origin is where plain HTTP redirects to: the site's URL without its path.
+func origin(cfg config.Config) string { return strings.TrimSuffix(cfg.URL(), "/") }
+
+// TLSVolumeName is the volume that holds files: namePrefix-tls-<12 hex digits> of what
+// they hold, so a new certificate goes into a new volume while nginx still serves the old.
+func TLSVolumeName(namePrefix string, files []engine.File) string {
+	return namePrefix + "-tls-" + engine.TLSSHA256(files)[:12]
+}
+
+// tlsVolume registers, with HTTPS, the volume the preflight fills with the certificate's
+// files and nginx mounts read-only. The provider's uploads cannot fill it: they extract at
+// the container's root, which is read-only.
+func (s *Site) tlsVolume(r registration, args Args) error {
+	files := tlsFiles(args.Config)
+	if files == nil {
+		return nil
+	}
+	var err error
+	s.TLSVolume, err = docker.NewVolume(r.ctx, r.named("tls"), &docker.VolumeArgs{Name: pulumi.String(TLSVolumeName(args.NamePrefix, files))},
+		r.parent, pulumi.DeleteBeforeReplace(false)) // the old one stays until its nginx is gone
+	return err
+}
+
+// portHolderArgs publish the host ports for nginx, which joins the holder's network
+// namespace: hostPort and, with HTTPS, httpsPort. The holder runs sleep from image,
+// hardened as nginx is, with no healthcheck (portHolderHealth) and SIGKILL to stop, since
+// sleep as PID 1 ignores SIGQUIT.
+func portHolderArgs(name string, image pulumi.StringInput, cfg config.Config) *docker.ContainerArgs {
 	rt := engine.Hardened
+	ports := docker.ContainerPortArray{docker.ContainerPortArgs{
+		Internal: pulumi.Int(rt.ContainerPort),
+		External: pulumi.Int(cfg.HostPort),
+		Ip:       pulumi.String(cfg.HostIP),
+	}}
+	if cfg.TLS.Enabled() {
+		ports = append(ports, docker.ContainerPortArgs{
+			Internal: pulumi.Int(engine.HTTPSPort),
+			External: pulumi.Int(cfg.HTTPSPort),
+			Ip:       pulumi.String(cfg.HostIP),
+		})
+	}
 	return &docker.ContainerArgs{
-		Name:    pulumi.String(name),
-		Image:   image,
-		Command: pulumi.ToStringArray([]string{"sleep", "2147483647"}),
-		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
-			Internal: pulumi.Int(rt.ContainerPort),
-			External: pulumi.Int(hostPort),
-			Ip:       pulumi.String(hostIP),
-		}},
+		Name:         pulumi.String(name),
+		Image:        image,
+		Command:      pulumi.ToStringArray([]string{"sleep", "2147483647"}),
+		Ports:        ports,
 		User:         pulumi.String(rt.User),
 		ReadOnly:     pulumi.Bool(rt.ReadOnlyRoot),
 		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray(rt.CapDrop)},
@@ -108,8 +161,8 @@ func healthcheckArgs(h engine.HealthSpec) *docker.ContainerHealthcheckArgs {
 const portHolderMemoryMB = 16
 
 // nginxArgs run image's nginx, hardened, in the network namespace of the port
-// holder, which publishes its port.
-func nginxArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.ContainerArgs {
+// holder, which publishes its ports; with HTTPS, tlsVolume mounts the certificate's files.
+func nginxArgs(name, image pulumi.StringInput, holder pulumi.IDOutput, tlsVolume docker.ContainerVolumeArray) *docker.ContainerArgs {
 	rt := engine.Hardened
 	ulimits := docker.ContainerUlimitArray{}
 	for _, u := range rt.Ulimits {
@@ -137,6 +190,7 @@ func nginxArgs(name, image pulumi.StringInput, holder pulumi.IDOutput) *docker.C
 		LogOpts:             pulumi.ToStringMap(rt.LogOpts),
 		Healthcheck:         healthcheckArgs(rt.Health),
 		// The smoke check is the readiness gate (see engine.Hardened.Health).
-		Wait: pulumi.Bool(false),
+		Wait:    pulumi.Bool(false),
+		Volumes: tlsVolume,
 	}
 }

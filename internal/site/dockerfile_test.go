@@ -156,7 +156,7 @@ func TestDockerfile(t *testing.T) {
 }
 
 // checkConfigStage: on $BUILDPLATFORM (so a cross-platform build runs nginx natively), named,
-// app/nginx.conf copied where the image has it, and nginx -t run on it.
+// app/nginx.conf and https.conf copied where the image has them, and nginx -t run on them.
 func checkConfigStage(t *testing.T, global []*parser.Node, check *stage) {
 	if check.name == "" {
 		t.Fatal("the config-check stage has no AS name for the image to copy from")
@@ -182,12 +182,12 @@ func checkConfigStage(t *testing.T, global []*parser.Node, check *stage) {
 	}
 	copied := false
 	for _, c := range check.byInstr["copy"] {
-		if _, from := flag(c, "from"); !from && slices.Equal(args(c), []string{"nginx.conf", "/etc/nginx/nginx.conf"}) {
+		if _, from := flag(c, "from"); !from && slices.Equal(args(c), []string{"nginx.conf", "https.conf", "/etc/nginx/"}) {
 			copied = true
 		}
 	}
 	if !copied {
-		t.Error("the config-check stage does not COPY nginx.conf /etc/nginx/nginx.conf")
+		t.Error("the config-check stage does not COPY nginx.conf https.conf /etc/nginx/")
 	}
 	runs := check.byInstr["run"]
 	if len(runs) != 1 {
@@ -202,7 +202,7 @@ func checkConfigStage(t *testing.T, global []*parser.Node, check *stage) {
 		t.Errorf("config-check RUN %q checks another file than /etc/nginx/nginx.conf", cmd)
 	}
 	if slices.Index(check.instructions, run) < slices.IndexFunc(check.instructions, func(n *parser.Node) bool { return strings.EqualFold(n.Value, "COPY") }) {
-		t.Error("config-check stage runs nginx -t before it copies nginx.conf")
+		t.Error("config-check stage runs nginx -t before it copies the config")
 	}
 }
 
@@ -224,13 +224,13 @@ func checkFinalStage(t *testing.T, check, final *stage) {
 		case hasFrom && from != check.name:
 			// DL3022, DL3023: --from names an earlier stage, not this one.
 			t.Errorf("COPY --from=%s: want the config-check stage %q", from, check.name)
-		case hasFrom && slices.Equal(a, []string{"/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"}):
+		case hasFrom && slices.Equal(a, []string{"/etc/nginx/nginx.conf", "/etc/nginx/https.conf", "/etc/nginx/"}):
 			fromCheck++
-		case !hasFrom && (dest == "/etc/nginx/nginx.conf" || dest == "/etc/nginx/" || slices.Contains(a[:len(a)-1], "nginx.conf")):
-			t.Errorf("final stage COPY %q: nginx.conf must come from the config-check stage", a)
+		case !hasFrom && (strings.HasPrefix(dest, "/etc/nginx/") || slices.Contains(a[:len(a)-1], "nginx.conf") || slices.Contains(a[:len(a)-1], "https.conf")):
+			t.Errorf("final stage COPY %q: the nginx config must come from the config-check stage", a)
 		}
 	}
 	if fromCheck != 1 {
-		t.Errorf("final stage: want one COPY --from=%s /etc/nginx/nginx.conf /etc/nginx/nginx.conf, got %d", check.name, fromCheck)
+		t.Errorf("final stage: want one COPY --from=%s /etc/nginx/nginx.conf /etc/nginx/https.conf /etc/nginx/, got %d", check.name, fromCheck)
 	}
 }

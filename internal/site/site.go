@@ -7,12 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/local"
@@ -20,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/example/custom-nginx/internal/config"
+	"github.com/example/custom-nginx/internal/engine"
 	"github.com/example/custom-nginx/internal/subcommand"
 )
 
@@ -60,6 +58,7 @@ type Site struct {
 	Index      *local.Command    // with platforms: writes the index under imageTag
 	PortHolder *docker.Container // container mode: publishes the host port for nginx
 	Nginx      *docker.Container // container mode: in PortHolder's network
+	TLSVolume  *docker.Volume    // with HTTPS in container mode: the certificate's files
 	Service    *docker.Service   // swarm mode
 	// RolloutWait, in swarm mode, waits until every task runs the new spec.
 	RolloutWait *local.Command
@@ -125,6 +124,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 	}
 	if err := s.build(r, args); err != nil {
+		return nil, err
+	}
+	if err := s.tlsVolume(r, args); err != nil {
 		return nil, err
 	}
 	if err := s.preflight(r, args, pageSHA256); err != nil {
@@ -243,14 +245,25 @@ func (r registration) command(role, name string, flags pulumi.StringArrayInput, 
 
 // preflight registers the check that proves each new build in a throwaway container on
 // the same engine, before it is pushed or run: a broken build fails `up` with the site
-// untouched.
+// untouched. With HTTPS it puts the certificate's files in the TLS volume and serves them,
+// and a new certificate is proven too before nginx runs it.
 func (s *Site) preflight(r registration, args Args, pageSHA256 string) error {
 	cfg := args.Config
 	check := subcommand.Preflight{DockerHost: cfg.DockerHost, SHA256: pageSHA256, HostIP: cfg.HostIP,
 		SiteHost: cfg.SiteHost, Timeout: subcommand.PreflightTimeout, Owner: args.NamePrefix}
+	triggers := pulumi.Array{s.ImageID}
+	var env pulumi.StringMap
+	var opts []pulumi.ResourceOption
+	if files := tlsFiles(cfg); files != nil {
+		check.TLSCertificate, check.HTTPSOrigin, check.TrustedCA = cfg.TLS.Certificate, origin(cfg), cfg.TLS.TrustedCA
+		check.TLSVolume = TLSVolumeName(args.NamePrefix, files)
+		env = pulumi.StringMap{subcommand.TLSKeyEnv: secret(cfg.TLS.Key)}
+		triggers = append(triggers, pulumi.String(engine.TLSSHA256(files)))
+		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{s.TLSVolume}))
+	}
 	var err error
 	s.Preflight, err = r.command("preflight", subcommand.PreflightName, pulumi.ToStringArray(check.Flags()),
-		s.ImageID, pulumi.Array{s.ImageID}, nil)
+		s.ImageID, triggers, env, opts...)
 	return err
 }
 
@@ -258,16 +271,15 @@ func (s *Site) preflight(r registration, args Args, pageSHA256 string) error {
 // byte for byte, once what serves it is deployed and every push is done, so that `up`
 // succeeds only then.
 func (s *Site) check(r registration, cfg config.Config, pageSHA256 string, serving deployed, pushed []pulumi.Resource) error {
-	url := (&url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.SiteHost, strconv.Itoa(cfg.HostPort)), Path: "/"}).String()
-	check := subcommand.SmokeCheck{URL: url, SHA256: pageSHA256, Attempts: subcommand.SmokeCheckAttempts,
-		Interval: subcommand.SmokeCheckInterval, RequestTimeout: subcommand.SmokeCheckRequestTimeout}
+	check := subcommand.SmokeCheck{URL: cfg.URL(), SHA256: pageSHA256, Attempts: subcommand.SmokeCheckAttempts,
+		Interval: subcommand.SmokeCheckInterval, RequestTimeout: subcommand.SmokeCheckRequestTimeout, TrustedCA: cfg.TLS.TrustedCA}
 	var err error
 	s.SmokeCheck, err = r.command("smoke-check", subcommand.SmokeCheckName, pulumi.ToStringArray(check.Flags()),
 		pulumi.String(check.URL), serving.rerun, nil, pulumi.DependsOn(append([]pulumi.Resource{serving.resource}, pushed...)))
 	if err != nil {
 		return err
 	}
-	s.URL = pulumi.String(url).ToStringOutput()
+	s.URL = pulumi.String(check.URL).ToStringOutput()
 	return nil
 }
 

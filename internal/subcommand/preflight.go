@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/example/custom-nginx/internal/config"
 	"github.com/example/custom-nginx/internal/engine"
 )
 
@@ -52,7 +53,23 @@ type Preflight struct {
 	// owner left (a preflight killed with SIGKILL, as the command provider kills it when the
 	// CLI dies) is removed first: the stack's lock lets one preflight run at a time.
 	Owner string
+	// With HTTPS: the certificate chain nginx serves, its key (from TLSKeyEnv, never a flag),
+	// the origin plain HTTP redirects to, and the CAs trusted beside the system's roots.
+	TLSCertificate string
+	TLSKey         config.Secret
+	HTTPSOrigin    string
+	TrustedCA      string
+	// TLSVolume, with HTTPS, is the volume the preflight puts the certificate's files in,
+	// and the site's nginx then mounts: what is proven is what it serves.
+	TLSVolume string
 }
+
+// TLSKeyEnv carries the certificate's key into the preflight: the command resource's
+// environment, a secret, is encrypted in the state and never on a command line.
+const TLSKeyEnv = "CUSTOM_NGINX_TLS_KEY"
+
+// https reports whether the throwaway container serves HTTPS.
+func (c Preflight) https() bool { return c.TLSCertificate != "" }
 
 // Validate says what is wrong with c.
 func (c Preflight) Validate() error {
@@ -70,6 +87,9 @@ func (c Preflight) Validate() error {
 	if c.Timeout <= 0 {
 		problems = append(problems, fmt.Errorf("timeout %v is not positive", c.Timeout))
 	}
+	if c.https() && (c.TLSKey == "" || c.HTTPSOrigin == "" || c.TLSVolume == "") {
+		problems = append(problems, fmt.Errorf("tls-certificate needs https-origin, tls-volume and the key in $%s", TLSKeyEnv))
+	}
 	return errors.Join(problems...)
 }
 
@@ -78,8 +98,13 @@ func (c Preflight) Args() []string { return append(c.Flags(), c.Image) }
 
 // Flags are Args without the image (the command provider appends it as create).
 func (c Preflight) Flags() []string {
-	return []string{"-docker-host=" + c.DockerHost, "-sha256=" + c.SHA256, "-host-ip=" + c.HostIP,
+	flags := []string{"-docker-host=" + c.DockerHost, "-sha256=" + c.SHA256, "-host-ip=" + c.HostIP,
 		"-site-host=" + c.SiteHost, "-timeout=" + c.Timeout.String(), "-owner=" + c.Owner}
+	if c.https() { // left out for a plain site, whose command stays as it was
+		flags = append(flags, "-tls-certificate="+c.TLSCertificate, "-https-origin="+c.HTTPSOrigin, "-trusted-ca="+c.TrustedCA,
+			"-tls-volume="+c.TLSVolume)
+	}
+	return flags
 }
 
 // preflightMode is the preflight's command line: flags, then the image.
@@ -97,6 +122,11 @@ var preflightMode = Mode[Preflight]{
 		fs.StringVar(&c.SiteHost, "site-host", "localhost", "the host the page is fetched from")
 		fs.DurationVar(&c.Timeout, "timeout", PreflightTimeout, "bound of the whole check")
 		fs.StringVar(&c.Owner, "owner", "", "the stack's running name: its throwaway containers left by a killed run are removed first")
+		fs.StringVar(&c.TLSCertificate, "tls-certificate", "", "`PEM` chain to serve HTTPS with (its key in $"+TLSKeyEnv+"); empty: plain HTTP")
+		fs.StringVar(&c.HTTPSOrigin, "https-origin", "", "where plain HTTP redirects to: https://host[:port]")
+		fs.StringVar(&c.TrustedCA, "trusted-ca", "", "`PEM` of CAs trusted beside the system's roots")
+		fs.StringVar(&c.TLSVolume, "tls-volume", "", "the volume to put the certificate's files in, which the site's nginx mounts")
+		c.TLSKey = config.Secret(os.Getenv(TLSKeyEnv))
 		return fs, c, func(image string) { c.Image = image }
 	},
 }
@@ -153,9 +183,18 @@ func (c Preflight) startThrowaway(ctx context.Context, cli *client.Client) (stri
 	cfg.Healthcheck.Interval = preflightHealthInterval
 	// A crash must show as an exit with its log, not as a restart loop.
 	hostCfg.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+	if c.https() {
+		engine.Hardened.ServeHTTPS(cfg, hostCfg, nat.PortBinding{HostIP: c.HostIP}, c.TLSVolume)
+	}
 	created, err := cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
 	if err != nil {
 		return "", fmt.Errorf("creating the throwaway container: %w", err)
+	}
+	if c.https() {
+		files := engine.TLSFiles(c.TLSCertificate, string(c.TLSKey), c.HTTPSOrigin)
+		if err := engine.CopyFiles(ctx, cli, created.ID, files); err != nil {
+			return created.ID, fmt.Errorf("copying the certificate into the volume %s: %w", c.TLSVolume, err)
+		}
 	}
 	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return created.ID, fmt.Errorf("starting the throwaway container: %w", err)
@@ -163,47 +202,62 @@ func (c Preflight) startThrowaway(ctx context.Context, cli *client.Client) (stri
 	return created.ID, nil
 }
 
-// prove checks the page, /healthz and the health status, in that order.
+// prove checks the page (over HTTPS, with the certificate, when the site serves it),
+// /healthz, the redirect of plain HTTP with HTTPS, and the health status, in that order.
 func (c Preflight) prove(ctx context.Context, cli *client.Client, id string) error {
-	base, err := c.publishedURL(ctx, cli, id)
+	inspect, err := cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return err
 	}
-	page := SmokeCheck{URL: base.String(), SHA256: c.SHA256, Attempts: 250, Interval: 20 * time.Millisecond, RequestTimeout: 2 * time.Second}
+	plain, err := c.publishedURL(inspect, engine.Hardened.Port(), "http")
+	if err != nil {
+		return err
+	}
+	site := plain
+	if c.https() {
+		if site, err = c.publishedURL(inspect, engine.HTTPSContainerPort(), "https"); err != nil {
+			return err
+		}
+	}
+	page := SmokeCheck{URL: site.String(), SHA256: c.SHA256, Attempts: 250, Interval: 20 * time.Millisecond,
+		RequestTimeout: 2 * time.Second, TrustedCA: c.TrustedCA}
 	if _, err := page.Run(ctx); err != nil {
 		return err
 	}
-	if err := healthz(ctx, base.JoinPath("healthz").String()); err != nil {
+	if err := answers(ctx, plain.JoinPath("healthz").String(), http.StatusOK, ""); err != nil {
 		return err
+	}
+	if c.https() {
+		if err := answers(ctx, plain.String(), http.StatusMovedPermanently, c.HTTPSOrigin+"/"); err != nil {
+			return err
+		}
 	}
 	return waitHealthy(ctx, cli, id)
 }
 
 // publishedURL is where the throwaway container's port answers, on SiteHost.
-func (c Preflight) publishedURL(ctx context.Context, cli *client.Client, id string) (*url.URL, error) {
-	inspect, err := cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	bindings := inspect.NetworkSettings.Ports[engine.Hardened.Port()]
+func (c Preflight) publishedURL(inspect container.InspectResponse, port nat.Port, scheme string) (*url.URL, error) {
+	bindings := inspect.NetworkSettings.Ports[port]
 	if len(bindings) == 0 || bindings[0].HostPort == "" {
-		return nil, fmt.Errorf("the throwaway container publishes no port for %s (state %s)", engine.Hardened.Port(), inspect.State.Status)
+		return nil, fmt.Errorf("the throwaway container publishes no port for %s (state %s)", port, inspect.State.Status)
 	}
-	return &url.URL{Scheme: "http", Host: net.JoinHostPort(c.SiteHost, bindings[0].HostPort), Path: "/"}, nil
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(c.SiteHost, bindings[0].HostPort), Path: "/"}, nil
 }
 
-func healthz(ctx context.Context, target string) error {
+// answers checks that target answers status, and, for a redirect, to location.
+func answers(ctx context.Context, target string, status int, location string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", target, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered HTTP %s, want 200", target, resp.Status)
+	if resp.StatusCode != status || resp.Header.Get("Location") != location {
+		return fmt.Errorf("%s answered HTTP %s to %q, want %d to %q", target, resp.Status, resp.Header.Get("Location"), status, location)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package subcommand
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -33,6 +35,9 @@ type SmokeCheck struct {
 	Attempts       int           // tries at most, >= 1
 	Interval       time.Duration // wait after a failed try, > 0
 	RequestTimeout time.Duration // bounds each try, body included, > 0
+	// TrustedCA is PEM of CAs trusted beside the system's roots for an https URL: a private
+	// CA's, or a test's. "" trusts the system's alone.
+	TrustedCA string
 }
 
 // Validate says what is wrong with c, so that a typo fails at once instead of after
@@ -60,6 +65,9 @@ func (c SmokeCheck) Validate() error {
 	if c.RequestTimeout <= 0 {
 		problems = append(problems, fmt.Errorf("timeout %v is not positive", c.RequestTimeout))
 	}
+	if c.TrustedCA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.TrustedCA)) {
+		problems = append(problems, errors.New("trusted-ca holds no PEM certificate"))
+	}
 	return errors.Join(problems...)
 }
 
@@ -84,12 +92,19 @@ func (c SmokeCheck) Run(ctx context.Context) (string, error) {
 	if err := c.Validate(); err != nil {
 		return "", err
 	}
+	roots, err := trustedRoots(c.TrustedCA)
+	if err != nil {
+		return "", err
+	}
 	client := &http.Client{
 		Transport: &http.Transport{
 			// Like curl, honour HTTP(S)_PROXY and NO_PROXY (loopback never goes through a proxy).
 			Proxy: http.ProxyFromEnvironment,
 			// Each try is a new connection, as a person opening the site would make.
 			DisableKeepAlives: true,
+			// The chain is verified as a browser would, and HTTP/2 offered as a browser does.
+			TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2: true,
 		},
 		// The page must be served at URL itself, as curl without -L required: a redirect
 		// is reported with its status, not followed.
@@ -104,7 +119,7 @@ func (c SmokeCheck) Run(ctx context.Context) (string, error) {
 		n++
 		got, ok := c.try(ctx, client)
 		if ok {
-			return fmt.Sprintf("custom page served at %s (sha256 %s, attempt %d)", c.URL, c.SHA256, n), nil
+			return fmt.Sprintf("custom page served at %s (sha256 %s, %s, attempt %d)", c.URL, c.SHA256, got, n), nil
 		}
 		last = got
 		if n == c.Attempts {
@@ -149,6 +164,10 @@ func (c SmokeCheck) try(ctx context.Context, client *http.Client) (got string, o
 		return err.Error(), false
 	}
 	resp, err := client.Do(req)
+	var unverified *tls.CertificateVerificationError
+	if errors.As(err, &unverified) {
+		return fmt.Sprintf("a certificate this client cannot verify (%v): the chain must lead to the system's roots, or to a CA in tlsTrustedCA", unverified.Err), false
+	}
 	if err != nil {
 		return describe(err), false
 	}
@@ -159,8 +178,11 @@ func (c SmokeCheck) try(ctx context.Context, client *http.Client) (got string, o
 		return fmt.Sprintf("HTTP %s, then reading the body: %s", resp.Status, describe(err)), false
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	if resp.StatusCode == http.StatusOK && sum == c.SHA256 {
+		return resp.Proto, true
+	}
 	// Only a 200 counts: an error page that happens to hold the page's bytes is no proof.
-	return fmt.Sprintf("sha256 %s (HTTP %s)", sum, resp.Status), resp.StatusCode == http.StatusOK && sum == c.SHA256
+	return fmt.Sprintf("sha256 %s (HTTP %s)", sum, resp.Status), false
 }
 
 // Args is the command line after SmokeCheckName that makes Main run c: Flags, then the URL. The
@@ -170,12 +192,28 @@ func (c SmokeCheck) Args() []string { return append(c.Flags(), c.URL) }
 // Flags are Args without the URL. One flag per element, -name=value, so no value can be
 // taken for a flag.
 func (c SmokeCheck) Flags() []string {
-	return []string{
+	flags := []string{
 		"-sha256=" + c.SHA256,
 		"-attempts=" + strconv.Itoa(c.Attempts),
 		"-interval=" + c.Interval.String(), // Duration.String round-trips through ParseDuration
 		"-timeout=" + c.RequestTimeout.String(),
 	}
+	if c.TrustedCA != "" { // left out without one, so a plain site's command stays as it was
+		flags = append(flags, "-trusted-ca="+c.TrustedCA)
+	}
+	return flags
+}
+
+// trustedRoots are the system's roots and the CAs in trustedPEM.
+func trustedRoots(trustedPEM string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		return nil, fmt.Errorf("reading the system's root CAs: %w", err)
+	}
+	if trustedPEM != "" {
+		roots.AppendCertsFromPEM([]byte(trustedPEM))
+	}
+	return roots, nil
 }
 
 // smokeCheckMode is the smoke check's command line: flags, then the URL.
@@ -191,6 +229,7 @@ var smokeCheckMode = Mode[SmokeCheck]{
 		fs.IntVar(&c.Attempts, "attempts", SmokeCheckAttempts, "tries at most")
 		fs.DurationVar(&c.Interval, "interval", SmokeCheckInterval, "wait after a failed try")
 		fs.DurationVar(&c.RequestTimeout, "timeout", SmokeCheckRequestTimeout, "bound of each try")
+		fs.StringVar(&c.TrustedCA, "trusted-ca", "", "`PEM` of CAs trusted beside the system's roots")
 		return fs, c, func(url string) { c.URL = url }
 	},
 }

@@ -61,8 +61,9 @@ type PageStyle struct{ Background, Color string }
 // its status, is styled by appDir's stylesheet, logs no console error, exception or
 // Content-Security-Policy violation and does not scroll sideways. It saves a full-page PNG
 // of each into shotDir and logs its path. A subtest proves the error and CSP detection by
-// breaking the served page on purpose. Without a browser it calls Unavailable.
-func CheckInBrowser(t *testing.T, baseURL, appDir, shotDir string) {
+// breaking the served page on purpose. Without a browser it calls Unavailable. opts are
+// more options for the browser, such as TrustingCA.
+func CheckInBrowser(t *testing.T, baseURL, appDir, shotDir string, opts ...chromedp.ExecAllocatorOption) {
 	t.Helper()
 	want, err := StylesheetBody(filepath.Join(appDir, "html", "style.css"))
 	if err != nil {
@@ -75,7 +76,7 @@ func CheckInBrowser(t *testing.T, baseURL, appDir, shotDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	browser := StartBrowser(t)
+	browser := StartBrowser(t, opts...)
 
 	pages := []struct {
 		name, url string
@@ -130,10 +131,10 @@ func CheckInBrowser(t *testing.T, baseURL, appDir, shotDir string) {
 	})
 }
 
-// StartBrowser starts headless Chromium for the test, bounded by BrowserTimeout, and
-// returns a chromedp context for it; each Visit opens its own tab. It calls Unavailable
-// when no browser is installed.
-func StartBrowser(t testing.TB) context.Context {
+// StartBrowser starts headless Chromium for the test, bounded by BrowserTimeout, with
+// extra options, and returns a chromedp context for it; each Visit opens its own tab. It
+// calls Unavailable when no browser is installed.
+func StartBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path, err := FindBrowser()
 	if err != nil {
@@ -152,7 +153,7 @@ func StartBrowser(t testing.TB) context.Context {
 		chromedp.NoSandbox, // tests run as root, where Chromium's sandbox refuses to start
 		chromedp.DisableGPU,
 		chromedp.CombinedOutput(&output),
-	})
+	}, extra)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/registry"
+	"github.com/example/custom-nginx/internal/testpki"
 )
 
 // DockerHub is a Docker Hub of the test's own: the real registry (distribution 2.8) with
@@ -30,7 +31,7 @@ import (
 // exactly as on a user's machine.
 type DockerHub struct {
 	Accounts  HubAccounts
-	CA        *HubCA
+	CA        *testpki.CA
 	Tokens    *TokenService
 	Socket    string  // DOCKER_HOST of the dedicated engine: unix:///tmp/cnhub…/d.sock
 	Engine    *Engine // connected client of that engine
@@ -181,22 +182,23 @@ func (h *DockerHub) makeDir() error {
 // writeFiles writes the CA, the registry's certificate and key, the token signer's
 // certificate, and the hosts file and CA bundle the namespaces see.
 func (h *DockerHub) writeFiles() error {
-	ca, err := NewHubCA()
+	ca, err := testpki.New("custom-nginx test Docker Hub CA")
 	if err != nil {
 		return err
 	}
 	h.CA = ca
-	_, certPEM, keyPEM, err := ca.ServerCert(HubRegistryHost, HubIndexHost, "docker.io")
+	leaf, err := hubServerCert(ca, HubRegistryHost, HubIndexHost, "docker.io")
 	if err != nil {
 		return err
 	}
+	certPEM, keyPEM := []byte(leaf.CertPEM), []byte(leaf.KeyPEM)
 	system, err := os.ReadFile(hubSystemBundle)
 	if err != nil {
 		return fmt.Errorf("the system CA bundle the namespaces extend: %w", err)
 	}
 	bundle := append(append(system, '\n'), ca.PEM...)
 	files := map[string][]byte{
-		"ca.pem":        ca.PEM,
+		"ca.pem":        []byte(ca.PEM),
 		"registry.crt":  certPEM,
 		"registry.key":  keyPEM,
 		"token-signer":  h.Tokens.SigningCertPEM(),
@@ -324,7 +326,11 @@ func (h *DockerHub) waitMounts() error {
 // startTokenService serves the token service from this process on auth.docker.io:443
 // inside the network namespace.
 func (h *DockerHub) startTokenService() error {
-	cert, _, _, err := h.CA.ServerCert(HubAuthHost)
+	leaf, err := hubServerCert(h.CA, HubAuthHost)
+	if err != nil {
+		return err
+	}
+	cert, err := leaf.TLSCertificate()
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 )
 
 // netnsDir is where `ip netns add` keeps the named network namespaces.
@@ -19,8 +20,8 @@ const netnsDir = "/var/run/netns"
 // one moment: a description of each thing, by its kind and ID ("image sha256:…").
 type EngineContents map[string]string
 
-// Contents lists the engine's images (intermediate ones included), containers and networks,
-// and the host's named network namespaces.
+// Contents lists the engine's images (intermediate ones included), containers, networks
+// and volumes, and the host's named network namespaces.
 func (e *Engine) Contents(ctx context.Context) (EngineContents, error) {
 	c := EngineContents{}
 	images, err := e.ImageList(ctx, image.ListOptions{All: true})
@@ -43,6 +44,13 @@ func (e *Engine) Contents(ctx context.Context) (EngineContents, error) {
 	}
 	for _, n := range networks {
 		c["network "+n.ID] = fmt.Sprintf("network %.12s %s", n.ID, n.Name)
+	}
+	volumes, err := e.VolumeList(ctx, volume.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range volumes.Volumes {
+		c["volume "+v.Name] = "volume " + v.Name
 	}
 	namespaces, _ := os.ReadDir(netnsDir) // none is an empty list
 	for _, ns := range namespaces {

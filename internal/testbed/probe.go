@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,9 +33,16 @@ const ProbeInterval = 20 * time.Millisecond
 // StartProbe starts probing urls; each try waits at most timeout for the whole answer. It
 // stops by itself after 10 minutes.
 func StartProbe(urls []string, timeout time.Duration) *Probe {
+	return StartProbeTrusting(urls, timeout, nil)
+}
+
+// StartProbeTrusting is StartProbe of https urls whose certificates roots verify (nil: the
+// system's roots).
+func StartProbeTrusting(urls []string, timeout time.Duration, roots *x509.CertPool) *Probe {
 	p := &Probe{done: make(chan struct{})}
-	// A new connection for every try, as separate visitors make.
-	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	// A new connection for every try, as separate visitors make: each a full handshake.
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	get := func(u string) error {
 		resp, err := client.Get(u)
 		if err != nil {

@@ -535,8 +535,10 @@ func (s *Swarm) removeResources(logf func(string, ...any)) []error {
 		}
 	}
 	for _, v := range s.veths { // normally gone with their peers' namespaces
+		// The kernel removes them after the namespace, in the background: one may go between
+		// the look and the delete.
 		if swarmLinkExists(v) {
-			if err := swarmRun("ip", "link", "delete", v); err != nil {
+			if err := swarmRun("ip", "link", "delete", v); err != nil && swarmLinkExists(v) {
 				errs = append(errs, err)
 			}
 		}
