@@ -141,10 +141,16 @@ func run(ctx context.Context, e *testbed.Engine, o options) error {
 		if err != nil {
 			return err
 		}
-		note := fmt.Sprintf("wrk -c%d -d%s -t2 through the published port, same page", o.conns, o.duration)
+		httpsLoad, err := httpsThroughput(ctx, e, tag, o.conns, o.duration)
+		if err != nil {
+			return err
+		}
+		note := fmt.Sprintf("wrk -c%d -d%s -t2 through the published port, same page, keep-alive", o.conns, o.duration)
 		t.add("page requests/s, project image (hardened)", ours.String(), note)
 		t.add("page requests/s, stock base config", stock.String(), note)
 		t.add("project ÷ stock", fmt.Sprintf("%.2f", ours.rps/stock.rps), "≥ 1 means at least as fast")
+		t.add("page requests/s over HTTPS, project image", httpsLoad.String(), note+"; one handshake per connection")
+		t.add("HTTPS ÷ HTTP", fmt.Sprintf("%.2f", httpsLoad.rps/ours.rps), "the project image both times, in the same run")
 	}
 
 	// 4. Go builds of the Pulumi program.
@@ -259,6 +265,11 @@ func throughput(ctx context.Context, e *testbed.Engine, img string, hardened boo
 	if _, err := testbed.WaitServed(url, 30*time.Second); err != nil {
 		return load{}, err
 	}
+	return runWrk(ctx, url, conns, d)
+}
+
+// runWrk loads url with conns keep-alive connections for d.
+func runWrk(ctx context.Context, url string, conns int, d time.Duration) (load, error) {
 	out, err := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", conns), wrkDuration(d), url).CombinedOutput()
 	if err != nil {
 		return load{}, fmt.Errorf("wrk: %v\n%s", err, out)

@@ -124,18 +124,19 @@ func (h *httpsLife) refusals(t *testing.T) {
 	}
 }
 
-// client trusts the test CA, offers h2 and follows no redirect.
-func (h *httpsLife) client() *http.Client {
+// httpsClient trusts ca alone, offers h2 and follows no redirect.
+func httpsClient(ca *testpki.CA) *http.Client {
 	return &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.ca.Pool()}, ForceAttemptHTTP2: true},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       5 * time.Second,
 	}
 }
 
-func (h *httpsLife) get(t *testing.T, url string) (*http.Response, []byte) {
+// get fetches url trusting ca, and returns the answer with its whole body.
+func get(t *testing.T, ca *testpki.CA, url string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := h.client().Get(url)
+	resp, err := httpsClient(ca).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +159,11 @@ func (h *httpsLife) firstUp(t *testing.T) {
 	}
 	h.expectServed(t, h.leaf, "after the first up")
 	plain := fmt.Sprintf("http://localhost:%d", h.httpPort)
-	resp, _ := h.get(t, plain+"/some/path?q=1")
+	resp, _ := get(t, h.ca, plain+"/some/path?q=1")
 	if want := strings.TrimSuffix(h.url, "/") + "/some/path?q=1"; resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
 		t.Errorf("plain HTTP answered %s to %q, want 301 to %q", resp.Status, resp.Header.Get("Location"), want)
 	}
-	if resp, body := h.get(t, plain+"/healthz"); resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+	if resp, body := get(t, h.ca, plain+"/healthz"); resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
 		t.Errorf("/healthz over plain HTTP answered %s %q, want 200 ok: the healthcheck asks it there", resp.Status, body)
 	}
 }
@@ -171,13 +172,20 @@ func (h *httpsLife) firstUp(t *testing.T) {
 // and the security headers, under leaf.
 func (h *httpsLife) expectServed(t *testing.T, leaf testpki.Leaf, when string) {
 	t.Helper()
-	page, err := os.ReadFile(filepath.Join(h.appFolder, "html", "index.html"))
+	expectHTTPSPage(t, h.ca, leaf, h.url, h.appFolder, when)
+}
+
+// expectHTTPSPage fails unless url serves appFolder's page byte for byte over HTTP/2 with
+// HSTS and the security headers, under leaf, which ca issued.
+func expectHTTPSPage(t *testing.T, ca *testpki.CA, leaf testpki.Leaf, url, appFolder, when string) {
+	t.Helper()
+	page, err := os.ReadFile(filepath.Join(appFolder, "html", "index.html"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body := h.get(t, h.url)
+	resp, body := get(t, ca, url)
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, page) {
-		t.Fatalf("%s: %s answered %s with %d bytes, want 200 and the page's %d", when, h.url, resp.Status, len(body), len(page))
+		t.Fatalf("%s: %s answered %s with %d bytes, want 200 and the page's %d", when, url, resp.Status, len(body), len(page))
 	}
 	if resp.Proto != "HTTP/2.0" {
 		t.Errorf("%s: negotiated %s, want HTTP/2.0", when, resp.Proto)

@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +24,14 @@ import (
 
 	"github.com/example/custom-nginx/internal/pulumimock"
 	"github.com/example/custom-nginx/internal/testbed"
+	"github.com/example/custom-nginx/internal/testpki"
 )
 
 // TestAcceptanceSwarm runs the stack in swarm mode on a real two-node swarm through the
 // real CLI: a task on each node, a rolling update that a load balancer in front sees no
 // failed request of, a no-op, a build that never gets healthy stopped by the preflight on
-// the manager before Swarm rolls anything, and destroy.
+// the manager before Swarm rolls anything, HTTPS from Swarm secrets and a new certificate
+// rolled out, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
 	l := newSwarmLife(t)
 	runLife(t, "the swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.sw.Manager.Engine, "") }, []lifeStep{
@@ -34,6 +39,8 @@ func TestAcceptanceSwarm(t *testing.T) {
 		{"rolling update drops no request", l.rollingUpdate},
 		{"no-op up changes nothing", l.noOpUp},
 		{"a build that never gets healthy leaves the service alone", l.unhealthyBuildRefused},
+		{"HTTPS from Swarm secrets on every node", l.https},
+		{"a new certificate rolls out with no failed request", l.rotateCertificate},
 		{"destroy removes the service from both nodes", l.destroy},
 	})
 }
@@ -54,6 +61,8 @@ type swarmLife struct {
 	stack       *testbed.Stack
 	nodeURLs    []string
 	serviceName string
+	ca          *testpki.CA  // with HTTPS: the CA the certificate is from
+	leaf        testpki.Leaf // with HTTPS: the certificate served now
 }
 
 func newSwarmLife(t *testing.T) *swarmLife {
@@ -220,4 +229,72 @@ func sameReference(a, b string) bool {
 	na, errA := reference.ParseNormalizedNamed(a)
 	nb, errB := reference.ParseNormalizedNamed(b)
 	return errA == nil && errB == nil && na.String() == nb.String()
+}
+
+// swarmHTTPSPort is where each node serves HTTPS: httpsPort's default.
+const swarmHTTPSPort = 8443
+
+// httpsURLs are where the nodes serve HTTPS.
+func (l *swarmLife) httpsURLs() []string {
+	var urls []string
+	for _, n := range l.sw.Nodes {
+		urls = append(urls, "https://"+net.JoinHostPort(n.Addr, strconv.Itoa(swarmHTTPSPort))+"/")
+	}
+	return urls
+}
+
+// useCertificate gives the stack a new certificate of the test CA for every node's address.
+func (l *swarmLife) useCertificate(t *testing.T) {
+	t.Helper()
+	var addrs []string
+	for _, n := range l.sw.Nodes {
+		addrs = append(addrs, n.Addr)
+	}
+	l.leaf = l.ca.IssueNow(t, addrs...)
+	if err := l.stack.SetAllConfig(l.ctx, auto.ConfigMap{"tlsCertificate": {Value: l.leaf.CertPEM},
+		"tlsKey": {Value: l.leaf.KeyPEM, Secret: true}, "tlsTrustedCA": {Value: l.ca.PEM}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectHTTPSOnEveryNode fails unless every node serves the page over HTTPS under l.leaf.
+func (l *swarmLife) expectHTTPSOnEveryNode(t *testing.T, when string) {
+	t.Helper()
+	for _, u := range l.httpsURLs() {
+		expectHTTPSPage(t, l.ca, l.leaf, u, l.appFolder, when)
+	}
+}
+
+// https: with a certificate, each task gets it as Swarm secrets and serves HTTPS; the url
+// is https. (Plain HTTP turns into a redirect: no probe watches this change.)
+func (l *swarmLife) https(t *testing.T) {
+	l.ca = testpki.NewCA(t, "custom-nginx swarm test CA")
+	l.useCertificate(t)
+	r := mustUp(t, l.stack)
+	if want := l.httpsURLs()[0]; r.out("url") != want {
+		t.Errorf("url %q, want %q", r.out("url"), want)
+	}
+	l.expectHTTPSOnEveryNode(t, "after HTTPS was turned on")
+}
+
+// rotateCertificate: new secrets, and a rolling update that a load balancer in front sees
+// no failed HTTPS request of.
+func (l *swarmLife) rotateCertificate(t *testing.T) {
+	l.useCertificate(t)
+	p := testbed.StartProbeTrusting(l.httpsURLs(), probeTimeout, l.ca.Pool())
+	r := mustUp(t, l.stack)
+	seen := p.Stop()
+	if ops := r.steps.all()[pulumimock.TypeImage]; ops != "" {
+		t.Errorf("a new certificate rebuilt the image: %s", ops)
+	}
+	expectNoFailedRequest(t, seen, "certificate rotation")
+	l.expectHTTPSOnEveryNode(t, "after the rotation")
+	// The service names its secrets; their data is in no inspect.
+	_, raw, err := l.sw.Manager.Engine.ServiceInspectWithRaw(l.ctx, l.serviceName, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(".pem")) || bytes.Contains(raw, []byte(keyLine(l.leaf.KeyPEM))) {
+		t.Errorf("docker service inspect names no secret file, or shows the key:\n%s", raw)
+	}
 }

@@ -332,9 +332,6 @@ func oneAddress(hostIP string) bool {
 // service's shape.
 func (r *reader) swarm(cfg *Config) {
 	cfg.Mode = r.mode(cfg.Push, cfg.HostIP)
-	if cfg.Mode == ModeSwarm && cfg.TLS.Enabled() {
-		r.refuse(KeyMode, "swarm serves plain HTTP only for now, and tlsCertificate is set (HTTPS runs in container mode); fix: pulumi config set mode container, or pulumi config rm tlsCertificate && pulumi config rm tlsKey")
-	}
 	cfg.Replicas = r.integer(KeyReplicas, 1, math.MaxInt, "%q is not a number of tasks of 1 or more; fix: pulumi config set replicas 2")
 	cfg.ServiceMode = r.oneOf(KeyServiceMode, ServiceReplicated, ServiceGlobal)
 	cfg.PublishMode = r.oneOf(KeyPublishMode, PublishIngress, PublishHost)

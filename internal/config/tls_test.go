@@ -105,9 +105,6 @@ func TestLoadRefusesTLS(t *testing.T) {
 			wantErr: []string{"config httpsPort: 8080 is hostPort too", "pulumi config set httpsPort 8443"}},
 		{name: "no trusted CA in tlsTrustedCA", values: with(map[string]string{config.KeyTLSTrustedCA: "ca.pem"}), secret: secretKey,
 			wantErr: []string{"config tlsTrustedCA: holds no PEM certificate", "pulumi config set tlsTrustedCA < ca.pem"}},
-		{name: "swarm", values: with(map[string]string{config.KeyPush: "true", config.KeyRegistryUsername: "alice", config.KeyRegistryPassword: "s3cret", config.KeyMode: "swarm"}),
-			secret:  map[string]bool{config.KeyTLSKey: true, config.KeyRegistryPassword: true},
-			wantErr: []string{"config mode: swarm serves plain HTTP only for now", "pulumi config set mode container"}},
 		{name: "each problem on its line", values: tlsValues(ca, expired, map[string]string{config.KeySiteHost: "www.example.com"}), secret: secretKey,
 			wantErr: []string{"expired on", "\n", "does not cover siteHost"}},
 	})

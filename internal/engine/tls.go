@@ -49,6 +49,9 @@ func SiteConf(origin string) string {
 	return fmt.Sprintf("set $https_origin %q;\ninclude /etc/nginx/https.conf;\n", origin)
 }
 
+// Target is where nginx reads f.
+func (f File) Target() string { return TLSDir + "/" + f.Name }
+
 // TLSSHA256 is a digest of what the files hold, lowercase hex: it changes with the
 // certificate, the key or the origin, and says nothing of them.
 func TLSSHA256(files []File) string {
@@ -63,7 +66,8 @@ func TLSSHA256(files []File) string {
 func HTTPSContainerPort() nat.Port { return nat.Port(fmt.Sprintf("%d/tcp", HTTPSPort)) }
 
 // ServeHTTPS adds to a container made by Container what HTTPS needs: HTTPSPort published
-// as publish says, and volume mounted at TLSDir, writable for CopyFiles.
+// as publish says, and volume ("": one of the container's own, removed with it) mounted at
+// TLSDir, writable for CopyFiles.
 func (s Runtime) ServeHTTPS(cfg *container.Config, hostCfg *container.HostConfig, publish nat.PortBinding, volume string) {
 	cfg.ExposedPorts[HTTPSContainerPort()] = struct{}{}
 	hostCfg.PortBindings[HTTPSContainerPort()] = []nat.PortBinding{publish}

@@ -81,22 +81,23 @@ func tlsFiles(cfg config.Config) []engine.File {
 // origin is where plain HTTP redirects to: the site's URL without its path.
 func origin(cfg config.Config) string { return strings.TrimSuffix(cfg.URL(), "/") }
 
-// TLSVolumeName is the volume that holds files: namePrefix-tls-<12 hex digits> of what
-// they hold, so a new certificate goes into a new volume while nginx still serves the old.
-func TLSVolumeName(namePrefix string, files []engine.File) string {
+// TLSName names the volume (container mode) or begins the names of the Swarm secrets that
+// hold files: namePrefix-tls-<12 hex digits> of what they hold, so a new certificate goes
+// into new ones while nginx still serves the old.
+func TLSName(namePrefix string, files []engine.File) string {
 	return namePrefix + "-tls-" + engine.TLSSHA256(files)[:12]
 }
 
-// tlsVolume registers, with HTTPS, the volume the preflight fills with the certificate's
+// tlsVolume registers, with HTTPS in container mode, the volume the preflight fills with the certificate's
 // files and nginx mounts read-only. The provider's uploads cannot fill it: they extract at
 // the container's root, which is read-only.
 func (s *Site) tlsVolume(r registration, args Args) error {
 	files := tlsFiles(args.Config)
-	if files == nil {
+	if files == nil || args.Config.Mode == config.ModeSwarm {
 		return nil
 	}
 	var err error
-	s.TLSVolume, err = docker.NewVolume(r.ctx, r.named("tls"), &docker.VolumeArgs{Name: pulumi.String(TLSVolumeName(args.NamePrefix, files))},
+	s.TLSVolume, err = docker.NewVolume(r.ctx, r.named("tls"), &docker.VolumeArgs{Name: pulumi.String(TLSName(args.NamePrefix, files))},
 		r.parent, pulumi.DeleteBeforeReplace(false)) // the old one stays until its nginx is gone
 	return err
 }

@@ -1,6 +1,9 @@
 package site
 
 import (
+	"encoding/base64"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -38,14 +41,21 @@ func (s *Site) runService(r registration, args Args, pushed []pulumi.Resource) (
 	// The engine reads a docker.io image back by its familiar name (alice/custom-nginx@…,
 	// not docker.io/alice/…): given in that form, a no-op `up` sees no diff.
 	image := s.ImageRef.ApplyT(familiarName).(pulumi.StringOutput)
-	var err error
-	s.Service, err = docker.NewService(r.ctx, r.named("service"), serviceArgs(args.NamePrefix, image, cfg, auth),
+	secrets, err := s.tlsSecrets(r, args)
+	if err != nil {
+		return deployed{}, err
+	}
+	s.Service, err = docker.NewService(r.ctx, r.named("service"), serviceArgs(args.NamePrefix, image, cfg, auth, secrets),
 		r.parent, pulumi.DependsOn(pushed), pulumi.AdditionalSecretOutputs([]string{"auth"}))
 	if err != nil {
 		return deployed{}, err
 	}
-	// A rolling update keeps the service: the checks follow the image it rolled out.
+	// A rolling update keeps the service: the checks follow the image it rolled out, and
+	// the certificate's files.
 	rerun := pulumi.Array{s.Service.ID(), s.ImageRef}
+	if files := tlsFiles(cfg); files != nil {
+		rerun = append(rerun, pulumi.String(engine.TLSSHA256(files)))
+	}
 	wait := subcommand.RolloutWait{DockerHost: cfg.DockerHost, Timeout: subcommand.RolloutTimeout}
 	s.RolloutWait, err = r.command("rollout", subcommand.RolloutWaitName, pulumi.ToStringArray(wait.Flags()),
 		s.Service.Name, rerun, nil, pulumi.DependsOn([]pulumi.Resource{s.Service}))
@@ -67,8 +77,23 @@ func familiarName(ref string) (string, error) {
 // serviceArgs runs image (the pushed digest, so every node runs exactly that build) as a
 // swarm service with the container's hardened runtime, and rolls updates one task at a
 // time, rolling back a task that does not come up healthy.
-func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth *docker.ServiceAuthArgs) *docker.ServiceArgs {
+func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth *docker.ServiceAuthArgs,
+	secrets docker.ServiceTaskSpecContainerSpecSecretArray) *docker.ServiceArgs {
 	rt := engine.Hardened
+	ports := docker.ServiceEndpointSpecPortArray{docker.ServiceEndpointSpecPortArgs{
+		TargetPort:    pulumi.Int(rt.ContainerPort),
+		PublishedPort: pulumi.Int(cfg.HostPort),
+		PublishMode:   pulumi.String(cfg.PublishMode),
+		Protocol:      pulumi.String("tcp"),
+	}}
+	if cfg.TLS.Enabled() {
+		ports = append(ports, docker.ServiceEndpointSpecPortArgs{
+			TargetPort:    pulumi.Int(engine.HTTPSPort),
+			PublishedPort: pulumi.Int(cfg.HTTPSPort),
+			PublishMode:   pulumi.String(cfg.PublishMode),
+			Protocol:      pulumi.String("tcp"),
+		})
+	}
 	// Two tasks cannot bind one host port on a node: in host mode the old task stops first,
 	// and each node runs at most one task.
 	order := "start-first"
@@ -112,6 +137,7 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 					StartPeriod: pulumi.String(health.StartPeriod.String()),
 					Retries:     pulumi.Int(health.Retries),
 				},
+				Secrets: secrets,
 			},
 			Resources: &docker.ServiceTaskSpecResourcesArgs{
 				Limits: &docker.ServiceTaskSpecResourcesLimitsArgs{MemoryBytes: pulumi.Int(rt.MemoryMB << 20)},
@@ -122,12 +148,7 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 			Placement:     placement,
 			LogDriver:     &docker.ServiceTaskSpecLogDriverArgs{Name: pulumi.String(rt.LogDriver), Options: pulumi.ToStringMap(rt.LogOpts)},
 		},
-		EndpointSpec: &docker.ServiceEndpointSpecArgs{Ports: docker.ServiceEndpointSpecPortArray{docker.ServiceEndpointSpecPortArgs{
-			TargetPort:    pulumi.Int(rt.ContainerPort),
-			PublishedPort: pulumi.Int(cfg.HostPort),
-			PublishMode:   pulumi.String(cfg.PublishMode),
-			Protocol:      pulumi.String("tcp"),
-		}}},
+		EndpointSpec: &docker.ServiceEndpointSpecArgs{Ports: ports},
 		UpdateConfig: &docker.ServiceUpdateConfigArgs{
 			Parallelism:     pulumi.Int(1),
 			Delay:           pulumi.String(updateDelay.String()),
@@ -148,4 +169,38 @@ func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth 
 		// every task to run the new spec: one bound for both.
 		ConvergeConfig: &docker.ServiceConvergeConfigArgs{Delay: pulumi.String("1s"), Timeout: pulumi.String(subcommand.RolloutTimeout.String())},
 	}
+}
+
+// tlsSecrets registers, with HTTPS, a Swarm secret for each of the certificate's files,
+// named after what they hold: a new certificate is new secrets (Swarm's are immutable), and
+// the service's rolling update moves the tasks to them. Each task gets them as files in
+// engine.TLSDir, on a tmpfs, owned by nginx's user.
+func (s *Site) tlsSecrets(r registration, args Args) (docker.ServiceTaskSpecContainerSpecSecretArray, error) {
+	files := tlsFiles(args.Config)
+	if files == nil {
+		return nil, nil
+	}
+	uid, gid, _ := strings.Cut(engine.Hardened.User, ":")
+	name := TLSName(args.NamePrefix, files)
+	var refs docker.ServiceTaskSpecContainerSpecSecretArray
+	for _, f := range files {
+		role := "tls-" + strings.TrimSuffix(f.Name, path.Ext(f.Name))
+		secret, err := docker.NewSecret(r.ctx, r.named(role), &docker.SecretArgs{
+			Name: pulumi.String(name + "-" + f.Name),
+			Data: pulumi.ToSecret(pulumi.String(base64.StdEncoding.EncodeToString([]byte(f.Content)))).(pulumi.StringOutput),
+		}, r.parent, pulumi.DeleteBeforeReplace(false)) // the old one stays until no task uses it
+		if err != nil {
+			return nil, err
+		}
+		s.TLSSecrets = append(s.TLSSecrets, secret)
+		refs = append(refs, docker.ServiceTaskSpecContainerSpecSecretArgs{
+			SecretId:   secret.ID(),
+			SecretName: secret.Name,
+			FileName:   pulumi.String(f.Target()),
+			FileUid:    pulumi.String(uid),
+			FileGid:    pulumi.String(gid),
+			FileMode:   pulumi.Int(int(f.Mode)),
+		})
+	}
+	return refs, nil
 }

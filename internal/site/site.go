@@ -60,6 +60,7 @@ type Site struct {
 	Nginx      *docker.Container // container mode: in PortHolder's network
 	TLSVolume  *docker.Volume    // with HTTPS in container mode: the certificate's files
 	Service    *docker.Service   // swarm mode
+	TLSSecrets []*docker.Secret  // with HTTPS in swarm mode: the certificate's files
 	// RolloutWait, in swarm mode, waits until every task runs the new spec.
 	RolloutWait *local.Command
 	SmokeCheck  *local.Command
@@ -256,9 +257,11 @@ func (s *Site) preflight(r registration, args Args, pageSHA256 string) error {
 	var opts []pulumi.ResourceOption
 	if files := tlsFiles(cfg); files != nil {
 		check.TLSCertificate, check.HTTPSOrigin, check.TrustedCA = cfg.TLS.Certificate, origin(cfg), cfg.TLS.TrustedCA
-		check.TLSVolume = TLSVolumeName(args.NamePrefix, files)
 		env = pulumi.StringMap{subcommand.TLSKeyEnv: secret(cfg.TLS.Key)}
 		triggers = append(triggers, pulumi.String(engine.TLSSHA256(files)))
+	}
+	if s.TLSVolume != nil {
+		check.TLSVolume = TLSName(args.NamePrefix, tlsFiles(cfg))
 		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{s.TLSVolume}))
 	}
 	var err error

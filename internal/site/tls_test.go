@@ -1,7 +1,9 @@
 package site_test
 
 import (
+	"encoding/base64"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +37,7 @@ func TestHTTPSFilesReachNginxAtRunTime(t *testing.T) {
 	if got := fmt.Sprint(ports); len(ports) != 2 || !strings.Contains(got, "8443") {
 		t.Errorf("port holder ports %s, want 8080 and 8443", got)
 	}
-	volume := site.TLSVolumeName(namePrefix, engine.TLSFiles(cfg.TLS.Certificate, leaf.KeyPEM, "https://localhost:8443"))
+	volume := site.TLSName(namePrefix, engine.TLSFiles(cfg.TLS.Certificate, leaf.KeyPEM, "https://localhost:8443"))
 	if got := pulumimock.Plain(t, d.rec.Named(t, "site-tls").Inputs, "name"); got != volume {
 		t.Errorf("TLS volume %q, want %q", got, volume)
 	}
@@ -114,5 +116,54 @@ func TestANewCertificateIsANewNginx(t *testing.T) {
 	plain := site.NginxName("p", "img", "holder", nil)
 	if a, b := site.NginxName("p", "img", "holder", files), site.NginxName("p", "img", "holder", rotated); a == b || a == plain {
 		t.Errorf("names %s, %s, plain %s: want three different", a, b, plain)
+	}
+}
+
+// TestSwarmServesHTTPSFromSecrets: in swarm mode each file is a Swarm secret, a secret in
+// the state too, that every task gets in engine.TLSDir as nginx's; the service publishes
+// httpsPort; there is no volume, and the preflight proves the files in one of its own.
+func TestSwarmServesHTTPSFromSecrets(t *testing.T) {
+	ca := testpki.NewCA(t, "swarm test CA")
+	leaf := ca.IssueNow(t, "manager.example.com")
+	cfg := pulumimock.NewStackConfig(t, projectRoot, pulumimock.With(pushValues, pulumimock.With(swarmValues, map[string]string{
+		config.KeyTLSCertificate: leaf.CertPEM, config.KeyTLSKey: leaf.KeyPEM, config.KeyTLSTrustedCA: ca.PEM})),
+		config.KeyRegistryPassword, config.KeyTLSKey).Load(t, "")
+	d := deploy(t, cfg)
+	files := engine.TLSFiles(cfg.TLS.Certificate, leaf.KeyPEM, "https://manager.example.com:8443")
+	service := d.rec.One(t, pulumimock.TypeService).Inputs
+	for i, f := range files {
+		secret := d.rec.Named(t, "site-tls-"+strings.TrimSuffix(f.Name, path.Ext(f.Name))).Inputs
+		if got, want := pulumimock.Plain(t, secret, "name"), site.TLSName(namePrefix, files)+"-"+f.Name; got != want {
+			t.Errorf("secret %s, want %s", got, want)
+		}
+		data := pulumimock.At(t, secret, "data")
+		if decoded, err := base64.StdEncoding.DecodeString(pulumimock.Plain(t, secret, "data")); !data.IsSecret() || err != nil || string(decoded) != f.Content {
+			t.Errorf("secret %s: data is secret %v, decodes to %q (%v), want %q", f.Name, data.IsSecret(), decoded, err, f.Content)
+		}
+		at := fmt.Sprintf("taskSpec.containerSpec.secrets[%d].", i)
+		for key, want := range map[string]string{"fileName": engine.TLSDir + "/" + f.Name, "fileUid": "101", "fileGid": "101", "fileMode": fmt.Sprint(f.Mode)} {
+			if got := pulumimock.Plain(t, service, at+key); got != want {
+				t.Errorf("service %s%s = %s, want %s", at, key, got, want)
+			}
+		}
+	}
+	expectAt(t, service, "endpointSpec.ports[1].targetPort", float64(engine.HTTPSPort))
+	expectAt(t, service, "endpointSpec.ports[1].publishedPort", 8443.0)
+	if volumes := d.rec.ByType(pulumimock.TypeVolume); len(volumes) != 0 {
+		t.Errorf("swarm mode registered %d volumes", len(volumes))
+	}
+	argv := pulumimock.StringList(d.rec.Named(t, "site-preflight").Inputs, "interpreter")
+	if !slices.Contains(argv, "-tls-volume=") || !slices.ContainsFunc(argv, func(a string) bool { return strings.HasPrefix(a, "-tls-certificate=") }) {
+		t.Errorf("the swarm preflight %q: want the certificate in a volume of its own", argv)
+	}
+	if got := d.outputs["url"]; got != "https://manager.example.com:8443/" {
+		t.Errorf("url %s", got)
+	}
+	// A new certificate is a rolling update of the same service: the checks run again.
+	for _, name := range []string{"site-rollout", "site-smoke-check"} {
+		triggers := d.rec.Named(t, name).Inputs["triggers"].ArrayValue()
+		if last := triggers[len(triggers)-1]; len(triggers) != 3 || last.StringValue() != engine.TLSSHA256(files) {
+			t.Errorf("%s triggers %v: want the service, the image and the certificate's files", name, triggers)
+		}
 	}
 }

@@ -60,7 +60,8 @@ type Preflight struct {
 	HTTPSOrigin    string
 	TrustedCA      string
 	// TLSVolume, with HTTPS, is the volume the preflight puts the certificate's files in,
-	// and the site's nginx then mounts: what is proven is what it serves.
+	// and the site's nginx then mounts: what is proven is what it serves. "" is a volume of
+	// the throwaway container's own (swarm mode, where tasks get the files as secrets).
 	TLSVolume string
 }
 
@@ -87,8 +88,8 @@ func (c Preflight) Validate() error {
 	if c.Timeout <= 0 {
 		problems = append(problems, fmt.Errorf("timeout %v is not positive", c.Timeout))
 	}
-	if c.https() && (c.TLSKey == "" || c.HTTPSOrigin == "" || c.TLSVolume == "") {
-		problems = append(problems, fmt.Errorf("tls-certificate needs https-origin, tls-volume and the key in $%s", TLSKeyEnv))
+	if c.https() && (c.TLSKey == "" || c.HTTPSOrigin == "") {
+		problems = append(problems, fmt.Errorf("tls-certificate needs https-origin and the key in $%s", TLSKeyEnv))
 	}
 	return errors.Join(problems...)
 }
@@ -125,7 +126,7 @@ var preflightMode = Mode[Preflight]{
 		fs.StringVar(&c.TLSCertificate, "tls-certificate", "", "`PEM` chain to serve HTTPS with (its key in $"+TLSKeyEnv+"); empty: plain HTTP")
 		fs.StringVar(&c.HTTPSOrigin, "https-origin", "", "where plain HTTP redirects to: https://host[:port]")
 		fs.StringVar(&c.TrustedCA, "trusted-ca", "", "`PEM` of CAs trusted beside the system's roots")
-		fs.StringVar(&c.TLSVolume, "tls-volume", "", "the volume to put the certificate's files in, which the site's nginx mounts")
+		fs.StringVar(&c.TLSVolume, "tls-volume", "", "the volume to put the certificate's files in, which the site's nginx mounts (empty: the throwaway container's own)")
 		c.TLSKey = config.Secret(os.Getenv(TLSKeyEnv))
 		return fs, c, func(image string) { c.Image = image }
 	},

@@ -2,6 +2,7 @@ package subcommand
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,11 +20,12 @@ const RolloutWaitName = "rollout-wait"
 // pollInterval is how often the manager is asked; a task takes seconds to change state.
 const pollInterval = 500 * time.Millisecond
 
-// RolloutState is what a service shows at one moment: its spec's image and task count, the
-// update's state (empty when it was never updated) and message, and its tasks.
+// RolloutState is what a service shows at one moment: its spec's image, container spec and
+// task count, the update's state (empty when it was never updated) and message, and its tasks.
 type RolloutState struct {
 	Image         string
-	Replicas      int // 0 for a global service
+	Spec          string // the container spec, as JSON: a new certificate changes it, not the image
+	Replicas      int    // 0 for a global service
 	UpdateState   swarm.UpdateState
 	UpdateMessage string
 	Tasks         []Task
@@ -32,6 +34,7 @@ type RolloutState struct {
 // Task is one task of the service: the state Swarm wants and the one it has.
 type Task struct {
 	Node, Image   string
+	Spec          string // its container spec, as RolloutState.Spec
 	Desired, Have swarm.TaskState
 }
 
@@ -60,8 +63,8 @@ func (t Task) where() string {
 	return "on node " + t.Node
 }
 
-// Done says whether the rollout is over: every wanted task runs the spec's image (true,
-// nil), or Swarm gave up on it (true, the reason). Otherwise it says what it waits for.
+// Done says whether the rollout is over: every wanted task runs the spec (true, nil), or
+// Swarm gave up on it (true, the reason). Otherwise it says what it waits for.
 func (s RolloutState) Done() (bool, string, error) {
 	switch s.UpdateState {
 	case swarm.UpdateStateRollbackStarted:
@@ -80,6 +83,8 @@ func (s RolloutState) Done() (bool, string, error) {
 			continue // a task of the past, or one that was never placed and is no longer wanted
 		case t.Image != s.Image:
 			return false, fmt.Sprintf("a task %s still runs %s", t.where(), t.Image), nil
+		case t.Spec != s.Spec:
+			return false, fmt.Sprintf("a task %s still runs the previous spec", t.where()), nil
 		case t.Have != swarm.TaskStateRunning:
 			return false, fmt.Sprintf("a task %s is %s", t.where(), t.Have), nil
 		}
@@ -112,7 +117,7 @@ func ReadRollout(ctx context.Context, cli Engine, service string) (RolloutState,
 	}
 	s := RolloutState{}
 	if spec := svc.Spec.TaskTemplate.ContainerSpec; spec != nil {
-		s.Image = spec.Image
+		s.Image, s.Spec = spec.Image, specJSON(spec)
 	}
 	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 		s.Replicas = int(*r.Replicas)
@@ -126,12 +131,18 @@ func ReadRollout(ctx context.Context, cli Engine, service string) (RolloutState,
 	}
 	for _, t := range tasks {
 		task := Task{Node: t.NodeID, Desired: t.DesiredState, Have: t.Status.State}
-		if t.Spec.ContainerSpec != nil {
-			task.Image = t.Spec.ContainerSpec.Image
+		if spec := t.Spec.ContainerSpec; spec != nil {
+			task.Image, task.Spec = spec.Image, specJSON(spec)
 		}
 		s.Tasks = append(s.Tasks, task)
 	}
 	return s, nil
+}
+
+// specJSON is spec as JSON: Swarm gives each task a copy of the service's.
+func specJSON(spec *swarm.ContainerSpec) string {
+	b, _ := json.Marshal(spec)
+	return string(b)
 }
 
 // Wait polls until the rollout is over or timeout passes, and says how it ended.

@@ -33,6 +33,8 @@ func TestRolloutDone(t *testing.T) {
 			Tasks: []Task{running("a", image), past, {Node: "b", Image: image, Desired: swarm.TaskStateReady, Have: swarm.TaskStatePreparing}}}, false, "node b is preparing", ""},
 		{"an unplaced task no longer wanted", RolloutState{Image: image, Replicas: 1, Tasks: []Task{running("a", image), {Image: old, Desired: swarm.TaskStateShutdown, Have: swarm.TaskStatePending}}}, true, "", ""},
 		{"a task that cannot be placed", RolloutState{Image: image, Replicas: 2, Tasks: []Task{running("a", image), {Image: image, Desired: swarm.TaskStateRunning, Have: swarm.TaskStatePending}}}, false, "not yet placed on a node is pending", ""},
+		{"same image, a new spec (a new certificate) not yet on node b", RolloutState{Image: image, Spec: "new", Replicas: 2, UpdateState: swarm.UpdateStateUpdating,
+			Tasks: []Task{{Node: "a", Image: image, Spec: "new", Desired: swarm.TaskStateRunning, Have: swarm.TaskStateRunning}, running("b", image)}}, false, "node b still runs the previous spec", ""},
 		{"a task missing", RolloutState{Image: image, Replicas: 2, Tasks: []Task{running("a", image), past}}, false, "1 tasks run the spec, want 2", ""},
 		{"no task yet", RolloutState{Image: image}, false, "0 tasks run the spec, want one on every node", ""},
 		{"rolling back", RolloutState{Image: old, UpdateState: swarm.UpdateStateRollbackStarted, UpdateMessage: "update rolled back due to failure"}, false, "rolling the update back", ""},
