@@ -132,13 +132,7 @@ func (r *reader) covers(leaf *x509.Certificate, siteHost string) {
 // verifies refuses a chain a client trusting the system's roots and trusted cannot
 // verify: a missing intermediate, or a private CA without tlsTrustedCA.
 func (r *reader) verifies(chain []*x509.Certificate, trusted string) {
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if trusted != "" {
-		roots.AppendCertsFromPEM([]byte(trusted))
-	}
+	roots, _ := TrustedRoots(trusted) // without the system's, trusted alone
 	intermediates := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		intermediates.AddCert(c)
@@ -151,6 +145,19 @@ func (r *reader) verifies(chain []*x509.Certificate, trusted string) {
 		r.refuse(KeyTLSCertificate, "a client cannot verify it: %v; fix: put the intermediates in tlsCertificate after the leaf, or, for a private CA, pulumi config set tlsTrustedCA < ca.pem",
 			err)
 	}
+}
+
+// TrustedRoots are the system's root CAs and those in trustedPEM: what a check trusts. When
+// the system's cannot be read, they are trustedPEM's alone, with the error.
+func TrustedRoots(trustedPEM string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots, err = x509.NewCertPool(), fmt.Errorf("reading the system's root CAs: %w", err)
+	}
+	if trustedPEM != "" {
+		roots.AppendCertsFromPEM([]byte(trustedPEM))
+	}
+	return roots, err
 }
 
 // trustedCA reads tlsTrustedCA: PEM certificates, or empty.

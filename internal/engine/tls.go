@@ -78,7 +78,7 @@ func (s Runtime) ServeHTTPS(cfg *container.Config, hostCfg *container.HostConfig
 // the engine extracts there (into the root, a read-only one refuses it), owned by the
 // user nginx runs as.
 func CopyFiles(ctx context.Context, cli *client.Client, id string, files []File) error {
-	uid, gid, err := Hardened.ids()
+	uid, gid, err := Hardened.IDs()
 	if err != nil {
 		return err
 	}
@@ -99,8 +99,8 @@ func CopyFiles(ctx context.Context, cli *client.Client, id string, files []File)
 	return cli.CopyToContainer(ctx, id, TLSDir, &archive, container.CopyToContainerOptions{})
 }
 
-// ids are the numeric user and group of User ("uid:gid").
-func (s Runtime) ids() (uid, gid int, err error) {
+// IDs are the numeric user and group of User ("uid:gid").
+func (s Runtime) IDs() (uid, gid int, err error) {
 	u, g, _ := strings.Cut(s.User, ":")
 	if uid, err = strconv.Atoi(u); err == nil {
 		gid, err = strconv.Atoi(g)

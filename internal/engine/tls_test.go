@@ -36,10 +36,10 @@ func TestTLSSHA256ChangesWithEveryFile(t *testing.T) {
 }
 
 func TestRuntimeIDs(t *testing.T) {
-	if uid, gid, err := Hardened.ids(); err != nil || uid != 101 || gid != 101 {
-		t.Errorf("Hardened.ids() = %d, %d, %v; want 101, 101", uid, gid, err)
+	if uid, gid, err := Hardened.IDs(); err != nil || uid != 101 || gid != 101 {
+		t.Errorf("Hardened.IDs() = %d, %d, %v; want 101, 101", uid, gid, err)
 	}
-	if _, _, err := (Runtime{User: "nginx"}).ids(); err == nil {
+	if _, _, err := (Runtime{User: "nginx"}).IDs(); err == nil {
 		t.Error("a user name without uid:gid passed")
 	}
 }

@@ -3,6 +3,7 @@ package site
 import (
 	"encoding/base64"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,19 +81,13 @@ func familiarName(ref string) (string, error) {
 func serviceArgs(name string, image pulumi.StringInput, cfg config.Config, auth *docker.ServiceAuthArgs,
 	secrets docker.ServiceTaskSpecContainerSpecSecretArray) *docker.ServiceArgs {
 	rt := engine.Hardened
-	ports := docker.ServiceEndpointSpecPortArray{docker.ServiceEndpointSpecPortArgs{
-		TargetPort:    pulumi.Int(rt.ContainerPort),
-		PublishedPort: pulumi.Int(cfg.HostPort),
-		PublishMode:   pulumi.String(cfg.PublishMode),
-		Protocol:      pulumi.String("tcp"),
-	}}
+	publish := func(target, published int) docker.ServiceEndpointSpecPortArgs {
+		return docker.ServiceEndpointSpecPortArgs{TargetPort: pulumi.Int(target), PublishedPort: pulumi.Int(published),
+			PublishMode: pulumi.String(cfg.PublishMode), Protocol: pulumi.String("tcp")}
+	}
+	ports := docker.ServiceEndpointSpecPortArray{publish(rt.ContainerPort, cfg.HostPort)}
 	if cfg.TLS.Enabled() {
-		ports = append(ports, docker.ServiceEndpointSpecPortArgs{
-			TargetPort:    pulumi.Int(engine.HTTPSPort),
-			PublishedPort: pulumi.Int(cfg.HTTPSPort),
-			PublishMode:   pulumi.String(cfg.PublishMode),
-			Protocol:      pulumi.String("tcp"),
-		})
+		ports = append(ports, publish(engine.HTTPSPort, cfg.HTTPSPort))
 	}
 	// Two tasks cannot bind one host port on a node: in host mode the old task stops first,
 	// and each node runs at most one task.
@@ -180,7 +175,10 @@ func (s *Site) tlsSecrets(r registration, args Args) (docker.ServiceTaskSpecCont
 	if files == nil {
 		return nil, nil
 	}
-	uid, gid, _ := strings.Cut(engine.Hardened.User, ":")
+	uid, gid, err := engine.Hardened.IDs()
+	if err != nil {
+		return nil, err
+	}
 	name := TLSName(args.NamePrefix, files)
 	var refs docker.ServiceTaskSpecContainerSpecSecretArray
 	for _, f := range files {
@@ -197,8 +195,8 @@ func (s *Site) tlsSecrets(r registration, args Args) (docker.ServiceTaskSpecCont
 			SecretId:   secret.ID(),
 			SecretName: secret.Name,
 			FileName:   pulumi.String(f.Target()),
-			FileUid:    pulumi.String(uid),
-			FileGid:    pulumi.String(gid),
+			FileUid:    pulumi.String(strconv.Itoa(uid)),
+			FileGid:    pulumi.String(strconv.Itoa(gid)),
 			FileMode:   pulumi.Int(int(f.Mode)),
 		})
 	}

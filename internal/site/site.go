@@ -259,10 +259,10 @@ func (s *Site) preflight(r registration, args Args, pageSHA256 string) error {
 		check.TLSCertificate, check.HTTPSOrigin, check.TrustedCA = cfg.TLS.Certificate, origin(cfg), cfg.TLS.TrustedCA
 		env = pulumi.StringMap{subcommand.TLSKeyEnv: secret(cfg.TLS.Key)}
 		triggers = append(triggers, pulumi.String(engine.TLSSHA256(files)))
-	}
-	if s.TLSVolume != nil {
-		check.TLSVolume = TLSName(args.NamePrefix, tlsFiles(cfg))
-		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{s.TLSVolume}))
+		if s.TLSVolume != nil {
+			check.TLSVolume = TLSName(args.NamePrefix, files)
+			opts = append(opts, pulumi.DependsOn([]pulumi.Resource{s.TLSVolume}))
+		}
 	}
 	var err error
 	s.Preflight, err = r.command("preflight", subcommand.PreflightName, pulumi.ToStringArray(check.Flags()),

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/example/custom-nginx/internal/config"
 )
 
 // SmokeCheckName is the program's first argument that selects the smoke check; the rest of
@@ -92,7 +94,7 @@ func (c SmokeCheck) Run(ctx context.Context) (string, error) {
 	if err := c.Validate(); err != nil {
 		return "", err
 	}
-	roots, err := trustedRoots(c.TrustedCA)
+	roots, err := config.TrustedRoots(c.TrustedCA)
 	if err != nil {
 		return "", err
 	}
@@ -202,18 +204,6 @@ func (c SmokeCheck) Flags() []string {
 		flags = append(flags, "-trusted-ca="+c.TrustedCA)
 	}
 	return flags
-}
-
-// trustedRoots are the system's roots and the CAs in trustedPEM.
-func trustedRoots(trustedPEM string) (*x509.CertPool, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		return nil, fmt.Errorf("reading the system's root CAs: %w", err)
-	}
-	if trustedPEM != "" {
-		roots.AppendCertsFromPEM([]byte(trustedPEM))
-	}
-	return roots, nil
 }
 
 // smokeCheckMode is the smoke check's command line: flags, then the URL.
