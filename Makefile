@@ -10,7 +10,7 @@ GO ?= go
 export GOFLAGS += -trimpath
 
 ## test: vet and run every test (unit, nginx, engine and registry, browser, the real
-## `pulumi up` acceptance), and beside them vet for Windows and Apple Silicon (cross)
+## `pulumi up` acceptance), and beside them the Windows and Apple Silicon vet (cross)
 test:
 	$(MAKE) -j2 cross check
 
@@ -28,11 +28,10 @@ unit:
 # tests, their testbed and the benchmarks need Linux.
 CROSS_PACKAGES = $(shell $(GO) list ./... | grep -v -e /e2e$$ -e /bench$$ -e /internal/testbed$$)
 
-## cross: compile and vet CROSS_PACKAGES for the systems people run `pulumi up` on, so
-## nothing Unix-only creeps in; niced, it takes the CPU the tests leave idle
+## cross: type-check and vet CROSS_PACKAGES, from source, for the systems people run
+## `pulumi up` on, so nothing Unix-only creeps in; niced, it takes the CPU the tests leave idle
 cross:
-	time GOOS=windows GOARCH=amd64 nice $(GO) vet $(CROSS_PACKAGES)
-	time GOOS=darwin GOARCH=arm64 nice $(GO) vet $(CROSS_PACKAGES)
+	time nice $(GO) run ./internal/crossvet -targets windows/amd64,darwin/arm64 $(CROSS_PACKAGES)
 
 ## acceptance: pulumi up, the faults a deployment meets, destroy, through the Automation API
 ## (needs the Pulumi CLI; installs the provider plugins at the versions go.mod pins, a no-op once there)
