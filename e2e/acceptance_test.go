@@ -354,6 +354,7 @@ func runLife(t *testing.T, life string, afterEach func(t *testing.T), steps []li
 // first deployment, re-runs, config changes and the faults a deployment meets, the page
 // checked after each; then a second stack beside it, and destroy.
 func TestAcceptance(t *testing.T) {
+	onMachineEngine.join(t)
 	l := newStackLife(t)
 	runLife(t, "the stack's life", func(t *testing.T) { expectNoThrowaway(t, l.engine, runningName(l.stack.Name)) }, []lifeStep{
 		{"first up", l.firstUp},
@@ -864,6 +865,7 @@ func (l *stackLife) destroy(t *testing.T) {
 // line, as the real CLI prints it, and creates nothing; a password set without --secret is
 // told apart by the CLI's own flag. (The rules themselves are config.Load's table tests.)
 func TestAcceptanceBadConfig(t *testing.T) {
+	offMachineEngine.join(t)
 	requireToolchain(t)
 	ctx := context.Background()
 	// Bad config stops the program before any resource: no engine is needed.

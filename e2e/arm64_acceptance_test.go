@@ -23,6 +23,7 @@ import (
 // qemu-user-static. The arm64 build is proven by running it: the preflight, the container
 // and the smoke check all run it under emulation.
 func TestAcceptanceArm64(t *testing.T) {
+	offMachineEngine.join(t)
 	l := newEmulatedHubLife(t, "platform", "linux/arm64")
 	runLife(t, "the arm64 stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine, "") }, []lifeStep{
 		{"the base is one tag for amd64 and arm64", l.baseIsAnIndex},
@@ -100,6 +101,7 @@ func (l *hubLife) arm64FirstUp(t *testing.T) {
 // This amd64 engine runs its own variant; the arm64 one, pulled by the tag, runs under
 // emulation.
 func TestAcceptanceMultiPlatform(t *testing.T) {
+	offMachineEngine.join(t)
 	l := newEmulatedHubLife(t, "platforms", "linux/amd64,linux/arm64")
 	var first string // imageRef of the first up
 	runLife(t, "the multi-platform stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine, "") }, []lifeStep{

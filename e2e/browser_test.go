@@ -12,6 +12,7 @@ import (
 // TestPageInBrowser renders the page the hardened container serves in headless Chromium:
 // styled, without console errors or CSP violations, no sideways scroll on a phone.
 func TestPageInBrowser(t *testing.T) {
+	onMachineEngine.join(t)
 	// Checked before the engine work, so a machine without a browser skips at once.
 	if _, err := testbed.FindBrowser(); err != nil {
 		testbed.Unavailable(t, err.Error(), "apt-get install -y chromium")

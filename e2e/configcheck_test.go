@@ -87,6 +87,7 @@ var brokenConfigs = []breakConfig{
 // would: the build must fail at the config-check stage, say what nginx said with the file and
 // line, tag nothing, and leave no image behind.
 func TestConfigCheckRefusesBrokenConfig(t *testing.T) {
+	onMachineEngine.join(t)
 	e, base, good := configCheckSetup(t)
 	ctx := context.Background()
 	for _, bc := range brokenConfigs {
@@ -116,6 +117,7 @@ func TestConfigCheckRefusesBrokenConfig(t *testing.T) {
 // TestConfigCheckPassesGoodConfig builds app/ and a copy whose config differs (a comment):
 // each image holds exactly the config it was built from, and nothing else of the check.
 func TestConfigCheckPassesGoodConfig(t *testing.T) {
+	onMachineEngine.join(t)
 	e, base, good := configCheckSetup(t)
 	ctx := context.Background()
 	changed := string(good) + "# " + randomHex(t, 8) + "\n"

@@ -29,6 +29,7 @@ import (
 // docker.io/library/nginx, repository <user>/custom-nginx. The CLI, the plugins, the
 // program and a dedicated engine all run inside the Hub's namespaces.
 func TestAcceptanceDockerHub(t *testing.T) {
+	offMachineEngine.join(t)
 	l := newHubLife(t, false, nil)
 	runLife(t, "the Docker Hub stack's life", func(t *testing.T) { expectNoThrowaway(t, l.hub.Engine, "") }, []lifeStep{
 		{"first up pulls the base from the Hub, pushes and serves", l.firstUp},

@@ -39,6 +39,7 @@ func hubAccounts(t *testing.T) testbed.HubAccounts {
 // wrong password, a foreign namespace, public and private repositories; and that Hub's
 // names lead to the test Hub inside its namespaces only.
 func TestDockerHub(t *testing.T) {
+	offMachineEngine.join(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	accounts := hubAccounts(t)

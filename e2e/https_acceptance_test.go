@@ -28,6 +28,7 @@ import (
 // created, the page over HTTPS with h2, HSTS and the redirect, Chromium and testssl.sh,
 // a rotation under the probe with no rebuild, and the key in plain text nowhere.
 func TestAcceptanceHTTPS(t *testing.T) {
+	onMachineEngine.join(t)
 	h := newHTTPSLife(t)
 	runLife(t, "the HTTPS stack's life", func(t *testing.T) { expectNoThrowaway(t, h.engine, runningName(h.stack.Name)) }, []lifeStep{
 		{"bad certificates are refused before anything is created", h.refusals},

@@ -136,6 +136,7 @@ func TestHardenedContainerServesTheSite(t *testing.T) {
 }
 
 func TestPushPullAndNoSecretInImage(t *testing.T) {
+	onMachineEngine.join(t)
 	e := testbed.RequireEngine(t)
 	ctx := context.Background()
 	tag, id, _ := ownApp(t, e)

@@ -114,6 +114,7 @@ func sharedApp(t *testing.T, e *testbed.Engine) (tag, id, base string) {
 // or a network namespace. Without an engine there is nothing to check; the tests that need one
 // skip or fail on their own.
 func TestMain(m *testing.M) {
+	leaveRoomForLanes()
 	ctx := context.Background()
 	e, err := testbed.ConnectEngine(ctx)
 	var before testbed.EngineContents

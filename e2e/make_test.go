@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +52,7 @@ func TestMakeUpNamesWhatIsMissing(t *testing.T) {
 // DOCKER_HOST set as rootless Docker, colima or podman set it: the unit tests pin the
 // engine they mean and must pass whatever the developer's environment says.
 func TestUnitLayerIgnoresDockerHost(t *testing.T) {
+	offMachineEngine.join(t)
 	requireMake(t)
 	for _, dockerHost := range []string{"unix:///var/run/docker.sock", "tcp://127.0.0.1:1"} {
 		cmd := exec.Command("make", "-s", "unit")
@@ -66,6 +69,7 @@ func TestUnitLayerIgnoresDockerHost(t *testing.T) {
 // backend, taken on this host by a process that is gone, clears it saying so, and the
 // interrupted change converges.
 func TestMakeUpRecoversFromAKilledCLI(t *testing.T) {
+	onMachineEngine.join(t)
 	requireMake(t)
 	requireToolchain(t)
 	e := testbed.RequireEngine(t)
@@ -128,8 +132,14 @@ func killMidUpdate(t *testing.T, w *testbed.Workspace, s *testbed.Stack) {
 	for !strings.Contains(out.String(), "site-preflight") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The CLI's plugins and language host outlive it, each in a process group of its own:
+	// the test ends them too, once the CLI is gone.
+	descendants := descendantsOf(cmd.Process.Pid)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
+	}
+	for _, pid := range descendants {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	_ = cmd.Wait()
 	if err := s.RecordImages(); err != nil {
@@ -146,4 +156,20 @@ func stackScript(w *testbed.Workspace, s *testbed.Stack) *exec.Cmd {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	return cmd
+}
+
+// descendantsOf lists the processes pid started, and theirs, from /proc: children are
+// listed per thread of their parent.
+func descendantsOf(pid int) []int {
+	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var all []int
+	for _, list := range lists {
+		b, _ := os.ReadFile(list) // a thread that ended lists no one
+		for _, field := range strings.Fields(string(b)) {
+			if child, err := strconv.Atoi(field); err == nil {
+				all = append(append(all, child), descendantsOf(child)...)
+			}
+		}
+	}
+	return all
 }

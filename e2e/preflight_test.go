@@ -22,6 +22,7 @@ import (
 // engine: a good build passes, and each change a user can get wrong while nginx -t still
 // passes fails with what was wrong. No throwaway container is ever left behind.
 func TestPreflightOnARealEngine(t *testing.T) {
+	onMachineEngine.join(t)
 	e := testbed.RequireEngine(t)
 	_, goodID, _ := sharedApp(t, e)
 	page, err := site.PageSHA256(appDir)
@@ -82,6 +83,7 @@ func TestPreflightOnARealEngine(t *testing.T) {
 // TestPreflightInterrupted: the command provider stops a check with a signal (Ctrl-C of
 // `pulumi up`); the throwaway container goes with it.
 func TestPreflightInterrupted(t *testing.T) {
+	onMachineEngine.join(t)
 	e := testbed.RequireEngine(t)
 	page, err := site.PageSHA256(appDir)
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 // the manager before Swarm rolls anything, HTTPS from Swarm secrets and a new certificate
 // rolled out, and destroy.
 func TestAcceptanceSwarm(t *testing.T) {
+	offMachineEngine.join(t)
 	l := newSwarmLife(t)
 	runLife(t, "the swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.sw.Manager.Engine, "") }, []lifeStep{
 		{"first up: a healthy task on each node", l.firstUp},

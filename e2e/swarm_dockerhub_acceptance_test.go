@@ -22,6 +22,7 @@ import (
 // docker.io. The CLI, the plugins and the program run inside the Hub's namespaces,
 // which are on the swarm's bridge.
 func TestAcceptanceSwarmDockerHub(t *testing.T) {
+	offMachineEngine.join(t)
 	l := newSwarmHubLife(t)
 	runLife(t, "the Docker Hub swarm stack's life", func(t *testing.T) { expectNoThrowaway(t, l.swarm.sw.Manager.Engine, "") }, []lifeStep{
 		{"first up: each node pulls the digest from the Hub", l.firstUp},

@@ -17,12 +17,17 @@ import (
 // of its own. Users have stacks it made.
 const previousMain = "89a56623f5331d806e962733854da4750a9b498a"
 
-// TestUpgradeFromPreviousMain: a stack that previousMain's code made moves to today's code,
-// app/ included, with one `up` during which no request fails. The aliases carry the renamed
-// children over: the port holder stays, and only what a new build replaces is replaced (the
-// image's healthcheck changed too, so nginx is, beside the old one). The `up` after it is a
-// no-op.
+// lastLanded is the newest commit of main that CI landed before this code: users have
+// stacks it made too. When a change to the stack lands, it becomes that change's commit.
+const lastLanded = "1244ef3f03b7035f095f17f8733829509db43167"
+
+// TestUpgradeFromPreviousMain: a stack that previousMain's code made moves to lastLanded's
+// code, app/ included, with one `up` during which no request fails. The aliases carry the
+// renamed children over: the port holder stays, and only what a new build replaces is
+// replaced (the image's healthcheck changed too, so nginx is, beside the old one). The
+// move from lastLanded's code to today's then changes nothing.
 func TestUpgradeFromPreviousMain(t *testing.T) {
+	onMachineEngine.join(t)
 	e, base, reg := acceptanceSetup(t)
 	w := newWorkspaceOf(t, projectAt(t, previousMain), e.DaemonHost())
 	port, err := testbed.FreePort()
@@ -36,15 +41,11 @@ func TestUpgradeFromPreviousMain(t *testing.T) {
 			mustUp(t, stack)
 			expectSite(t, url, filepath.Join(w.Dir, "app"), "after previous main's up")
 		}},
-		{"today's code", func(t *testing.T) {
-			if err := w.ReplaceProject(".."); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{"the last landed code", func(t *testing.T) { replaceProject(t, w, projectAt(t, lastLanded)) }},
 		{"one up moves the stack, replacing only what a new build does", func(t *testing.T) {
 			p := testbed.StartProbe([]string{url}, probeTimeout)
 			r := mustUp(t, stack)
-			expectNoFailedRequest(t, p.Stop(), "the move to today's code")
+			expectNoFailedRequest(t, p.Stop(), "the move to the last landed code")
 			r.expectSteps(t, map[string]string{
 				pulumimock.TypeImage:         "update",
 				pulumimock.TypeRegistryImage: "replace",
@@ -53,9 +54,18 @@ func TestUpgradeFromPreviousMain(t *testing.T) {
 			})
 			expectSite(t, url, filepath.Join(w.Dir, "app"), "after the move")
 		}},
-		{"then a no-op", func(t *testing.T) { mustUp(t, stack, optup.ExpectNoChanges()) }},
+		{"today's code", func(t *testing.T) { replaceProject(t, w, "..") }},
+		{"moving to it changes nothing", func(t *testing.T) { mustUp(t, stack, optup.ExpectNoChanges()) }},
 	}
 	runLife(t, "the move from previous main", func(t *testing.T) { expectNoThrowaway(t, e, runningName(stack.Name)) }, steps)
+}
+
+// replaceProject puts the project at root in place of w's, its stack files kept.
+func replaceProject(t *testing.T, w *testbed.Workspace, root string) {
+	t.Helper()
+	if err := w.ReplaceProject(root); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // projectAt is the project as it was at commit, from the repository's history, in a
