@@ -41,7 +41,7 @@ func main() {
 
 // vet loads patterns and their tests as target (GOOS/GOARCH) builds them, with every
 // dependency type-checked from source, and runs go vet's analyzers on them. It writes each
-// problem to w (type errors to stderr) and returns how many there were.
+// problem to w (type errors and failed analyzers to stderr) and returns how many there were.
 func vet(w io.Writer, target string, patterns []string) (int, error) {
 	goos, goarch, ok := strings.Cut(target, "/")
 	if !ok || goos == "" || goarch == "" {
@@ -67,6 +67,10 @@ func vet(w io.Writer, target string, patterns []string) (int, error) {
 	n := 0
 	for _, act := range graph.Roots {
 		n += len(act.Diagnostics)
+		if act.Err != nil { // an analyzer that failed checked nothing: that is a problem too
+			fmt.Fprintf(os.Stderr, "%s: %v\n", act, act.Err)
+			n++
+		}
 	}
 	return n, graph.PrintText(w, -1)
 }
