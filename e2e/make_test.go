@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -134,7 +133,7 @@ func killMidUpdate(t *testing.T, w *testbed.Workspace, s *testbed.Stack) {
 	}
 	// The CLI's plugins and language host outlive it, each in a process group of its own:
 	// the test ends them too, once the CLI is gone.
-	descendants := descendantsOf(cmd.Process.Pid)
+	descendants := testbed.DescendantsOf(cmd.Process.Pid)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,20 +155,4 @@ func stackScript(w *testbed.Workspace, s *testbed.Stack) *exec.Cmd {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	return cmd
-}
-
-// descendantsOf lists the processes pid started, and theirs, from /proc: children are
-// listed per thread of their parent.
-func descendantsOf(pid int) []int {
-	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var all []int
-	for _, list := range lists {
-		b, _ := os.ReadFile(list) // a thread that ended lists no one
-		for _, field := range strings.Fields(string(b)) {
-			if child, err := strconv.Atoi(field); err == nil {
-				all = append(append(all, child), descendantsOf(child)...)
-			}
-		}
-	}
-	return all
 }

@@ -704,47 +704,24 @@ func (s *Swarm) leftoverProcesses() []swarmProcess {
 		return nil
 	}
 	self := os.Getpid()
-	parent := map[int]int{}
-	cmdlines := map[int]string{}
 	ours := map[int]bool{}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if err != nil || pid == self || ours[pid] {
 			continue
-		}
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		cmdline := strings.TrimSpace(strings.ReplaceAll(string(raw), "\x00", " "))
-		cmdlines[pid] = cmdline
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			// pid (comm) state ppid …: comm may hold spaces, so split after its ')'.
-			if i := strings.LastIndexByte(string(stat), ')'); i >= 0 {
-				if f := strings.Fields(string(stat[i+1:])); len(f) > 1 {
-					parent[pid], _ = strconv.Atoi(f[1])
-				}
-			}
 		}
 		var st syscall.Stat_t
-		if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil && s.nsInodes[st.Ino] {
+		inNamespace := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil && s.nsInodes[st.Ino]
+		if inNamespace || strings.Contains(CommandLine(pid), s.dir+"/") {
 			ours[pid] = true
-		}
-		if strings.Contains(cmdline, s.dir+"/") {
-			ours[pid] = true
-		}
-	}
-	for changed := true; changed; { // and their descendants
-		changed = false
-		for pid, ppid := range parent {
-			if !ours[pid] && ours[ppid] {
-				ours[pid], changed = true, true
+			for _, d := range DescendantsOf(pid) {
+				ours[d] = true
 			}
 		}
 	}
 	var out []swarmProcess
 	for pid := range ours {
-		out = append(out, swarmProcess{pid, cmdlines[pid]})
+		out = append(out, swarmProcess{pid, CommandLine(pid)})
 	}
 	slices.SortFunc(out, func(a, b swarmProcess) int { return a.pid - b.pid })
 	return out
