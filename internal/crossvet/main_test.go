@@ -36,7 +36,7 @@ func TestUnixOnlyCallFailsForWindowsOnly(t *testing.T) {
 	}
 }
 
-func TestVetsDiagnosticsAreReported(t *testing.T) {
+func TestVetDiagnosticsAreReported(t *testing.T) {
 	module(t, "import \"fmt\"\n\nfunc main() { fmt.Printf(\"%d\\n\", \"not a number\") }\n")
 	var out bytes.Buffer
 	n, err := vet(&out, "windows/amd64", []string{"./..."})
